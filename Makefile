@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8888
+
+.PHONY: venv demo test lint bench browser-deps train clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Start JupyterLab on the tour notebook (bundled model, no downloads).
+demo: $(STAMP)
+	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT)/lab/tree/notebooks/01_tour.ipynb"
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser \
+		--ServerApp.root_dir=$(CURDIR) notebooks/01_tour.ipynb
+
+## Debian's chromium for the browser tests (never a downloaded browser).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		else echo "Browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+## Every test: engine, widgets, notebooks and real-browser tests.
+test: $(STAMP) browser-deps lint
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+## Retrain the bundled shapes model (a few minutes on 2 cores).
+train: $(STAMP)
+	$(PY) -m convviz_widgets.zoo.train
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts *.egg-info

@@ -1,0 +1,37 @@
+"""convviz_widgets: see inside a Keras convnet from a Jupyter notebook.
+
+Importing the package is cheap: TensorFlow, Keras and the widget libraries load on first use of
+the names below.
+
+Examples
+--------
+>>> from convviz_widgets import LayerBrowser, zoo
+>>> LayerBrowser(zoo.load_model("shapes"), image="star")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "LayerBrowser": "convviz_widgets.widgets.layer_browser",
+    "ActivationProbe": "convviz_widgets.engine.probe",
+    "shared_probe": "convviz_widgets.engine.probe",
+    "zoo": "convviz_widgets.zoo",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(_EXPORTS[name])
+    return module if module.__name__.endswith(f".{name}") else getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,29 @@
+"""Compute engine: activations, rendering and image handling (numpy, Keras, TensorFlow only).
+
+Nothing here imports ipywidgets, bqplot or IPython: the same functions serve the widgets, the
+command line, exports and the benchmarks. Heavy modules are imported on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ActivationProbe": "probe",
+    "ActivationRecord": "probe",
+    "LayerInfo": "layers",
+    "discover_layers": "layers",
+    "ImageInput": "images",
+    "prepare_image": "images",
+    "ByteLRU": "cache",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,70 @@
+"""A least-recently-used cache bounded by the bytes its values hold."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class ByteLRU(Generic[V]):
+    """Keep the most recently used values whose sizes add up to at most ``max_bytes``.
+
+    A value larger than the whole budget is still kept, alone, so that the item in use is never
+    evicted by its own insertion.
+
+    Examples
+    --------
+    >>> cache = ByteLRU(max_bytes=10)
+    >>> cache.put("a", "first", nbytes=6)
+    >>> cache.put("b", "second", nbytes=6)  # evicts "a"
+    >>> "a" in cache, cache.get("b")
+    (False, 'second')
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+        self.max_bytes = int(max_bytes)
+        self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the cached values."""
+        return self._bytes
+
+    def get(self, key: Hashable) -> V | None:
+        """Return the value for ``key`` (marking it most recently used), or ``None``."""
+        item = self._items.get(key)
+        if item is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._items.move_to_end(key)
+        return item[0]
+
+    def put(self, key: Hashable, value: V, nbytes: int) -> None:
+        """Store ``value`` under ``key``, evicting the least recently used values to fit."""
+        if key in self._items:
+            self._bytes -= self._items.pop(key)[1]
+        while self._items and self._bytes + nbytes > self.max_bytes:
+            _, (_, evicted) = self._items.popitem(last=False)
+            self._bytes -= evicted
+        self._items[key] = (value, nbytes)
+        self._bytes += nbytes
+
+    def clear(self) -> None:
+        """Drop every value."""
+        self._items.clear()
+        self._bytes = 0

@@ -1,0 +1,287 @@
+"""Pixels from arrays: normalization, colormap lookup tables, channel mosaics and PNG encoding.
+
+Pure numpy functions (plus Pillow for PNG); the widgets and the exports call the same code, so
+live and saved pictures are identical.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+NORMALIZATIONS = ("channel", "layer", "symmetric")
+ORDERS = ("index", "mean", "max")
+COLORMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "gray", "RdBu_r", "coolwarm",
+             "jet", "turbo")
+SEPARATOR_COLOR = (255, 255, 255)
+SEPARATOR_INDEX = 255  # palette slot of the separator; colormap levels use 0–254
+
+
+@lru_cache(maxsize=32)
+def colormap_lut(name: str) -> np.ndarray:
+    """A matplotlib colormap as a ``(256, 3)`` uint8 lookup table (cached).
+
+    Raises
+    ------
+    ValueError
+        For an unknown colormap name, listing the suggested ones.
+    """
+    import matplotlib  # deferred: only needed once per colormap
+
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown colormap {name!r}; try one of {', '.join(COLORMAPS)} or any matplotlib name."
+        ) from None
+    lut = (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255.0 + 0.5).astype(np.uint8)
+    lut.setflags(write=False)
+    return lut
+
+
+def apply_colormap(values: np.ndarray, name: str) -> np.ndarray:
+    """Map values in [0, 1] to uint8 RGB through the colormap's lookup table."""
+    index = (np.clip(values, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return colormap_lut(name)[index]
+
+
+def dead_channels(maps: np.ndarray) -> np.ndarray:
+    """Boolean mask of channels that are constant over the whole map (``maps`` is (H, W, C))."""
+    return maps.max(axis=(0, 1)) == maps.min(axis=(0, 1))
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Per-channel affine map of values to [0, 1]; channels with no range get ``fill``."""
+
+    gain: np.ndarray
+    bias: np.ndarray
+
+    def __call__(self, values: np.ndarray, channels: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Scale ``values`` (..., k) whose last axis holds the given ``channels``."""
+        index = np.asarray(channels)
+        return values * self.gain[index] + self.bias[index]
+
+
+def scaling(maps: np.ndarray, mode: str = "channel") -> Scaling:
+    """Normalization of a layer's maps ``(H, W, C)`` to [0, 1].
+
+    Parameters
+    ----------
+    maps : numpy.ndarray
+        The whole layer, so that every page of channels is scaled alike.
+    mode : {"channel", "layer", "symmetric"}
+        ``"channel"``: each channel's own min–max; ``"layer"``: the layer's min–max, so channels
+        compare; ``"symmetric"``: zero maps to 0.5 and ±(largest magnitude in the layer) to 0
+        and 1, for diverging colormaps and negative activations. Where the range is empty
+        (a dead channel in ``"channel"`` mode, an all-zero layer) values map to 0 (0.5 when
+        symmetric) rather than dividing by zero.
+
+    Examples
+    --------
+    >>> maps = np.stack([np.arange(4.0).reshape(2, 2), np.full((2, 2), 7.0)], axis=-1)
+    >>> scaled = scaling(maps, "channel")(maps, [0, 1])
+    >>> scaled[..., 0].round(2).tolist(), scaled[..., 1].tolist()
+    ([[0.0, 0.33], [0.67, 1.0]], [[0.0, 0.0], [0.0, 0.0]])
+    """
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {mode!r}; use one of {', '.join(NORMALIZATIONS)}.")
+    channels = maps.shape[-1]
+    low = maps.min(axis=(0, 1)).astype(np.float64)
+    high = maps.max(axis=(0, 1)).astype(np.float64)
+    fill = 0.0
+    if mode == "layer":
+        low, high = np.full(channels, low.min()), np.full(channels, high.max())
+    elif mode == "symmetric":
+        bound = max(abs(low.min()), abs(high.max()))
+        low, high, fill = np.full(channels, -bound), np.full(channels, bound), 0.5
+    span = high - low
+    gain = np.divide(1.0, span, out=np.zeros_like(span), where=span > 0)
+    bias = np.where(span > 0, -low * gain, fill)
+    return Scaling(gain=gain.astype(np.float32), bias=bias.astype(np.float32))
+
+
+def order_channels(maps: np.ndarray, order: str = "index") -> np.ndarray:
+    """Channel indices sorted by ``order``: ``"index"``, or descending ``"mean"`` or ``"max"``."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown channel order {order!r}; use one of {', '.join(ORDERS)}.")
+    if order == "index":
+        return np.arange(maps.shape[-1])
+    stat = maps.mean(axis=(0, 1)) if order == "mean" else maps.max(axis=(0, 1))
+    return np.argsort(-stat, kind="stable")
+
+
+def fit_maps(maps: np.ndarray, tile: int, channels: Sequence[int] | np.ndarray | None = None
+             ) -> np.ndarray:
+    """Resize maps ``(H, W, C)`` by an integer factor so the longer side is close to ``tile``.
+
+    Larger maps are shrunk by box averaging (cropping at most ``factor - 1`` border pixels);
+    smaller maps are enlarged by pixel repetition, so every feature-map pixel stays a crisp
+    block. ``channels`` selects channels first (on the strided views, which is cheap).
+    """
+    picked = slice(None) if channels is None else np.asarray(channels, dtype=np.intp)
+    height, width = maps.shape[:2]
+    longest = max(height, width)
+    if longest > tile:
+        factor = -(-longest // tile)
+        h, w = max(1, height // factor), max(1, width // factor)
+        total = np.zeros((h, w, maps[:1, :1][..., picked].shape[-1]), np.float32)
+        for dy in range(min(factor, height)):
+            for dx in range(min(factor, width)):
+                total += maps[dy : dy + h * factor : factor, dx : dx + w * factor : factor][..., picked]
+        total *= 1.0 / (min(factor, height) * min(factor, width))
+        return total
+    selected = maps[..., picked]
+    factor = max(1, tile // longest)
+    if factor == 1:
+        return selected
+    return np.repeat(np.repeat(selected, factor, axis=0), factor, axis=1)
+
+
+@lru_cache(maxsize=32)
+def grid_palette(cmap: str, separator: tuple[int, int, int] = SEPARATOR_COLOR) -> np.ndarray:
+    """A 256-entry palette: 255 colormap levels (indices 0–254) and the separator (255)."""
+    lut = colormap_lut(cmap)[np.linspace(0, 255, SEPARATOR_INDEX).round().astype(int)]
+    palette = np.vstack([lut, np.array(separator, np.uint8)[None]])
+    palette.setflags(write=False)
+    return palette
+
+
+def quantize(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] to palette indices 0–254 (uint8)."""
+    scaled = np.multiply(values, SEPARATOR_INDEX - 1, dtype=np.float32)
+    np.clip(scaled, 0.0, SEPARATOR_INDEX - 1, out=scaled)
+    scaled += 0.5
+    return scaled.astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class ChannelGrid:
+    """A mosaic of channels as palette indices, and the geometry to map a click to a channel."""
+
+    indices: np.ndarray = field(repr=False)
+    palette: np.ndarray = field(repr=False)
+    channels: tuple[int, ...]
+    columns: int
+    tile_shape: tuple[int, int]
+    gap: int
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """The mosaic as uint8 RGB ``(H, W, 3)``."""
+        return self.palette[self.indices]
+
+    def to_png(self) -> bytes:
+        """Encode as an indexed PNG (one byte per pixel: fast to encode, small to send)."""
+        return encode_indexed_png(self.indices, self.palette)
+
+    def channel_at(self, x: float, y: float) -> int | None:
+        """The channel drawn at pixel ``(x, y)`` of the mosaic, or ``None`` on a separator."""
+        if x < 0 or y < 0:
+            return None
+        tile_h, tile_w = self.tile_shape
+        col, dx = divmod(int(x), tile_w + self.gap)
+        row, dy = divmod(int(y), tile_h + self.gap)
+        if dx >= tile_w or dy >= tile_h or col >= self.columns:
+            return None
+        index = row * self.columns + col
+        return self.channels[index] if index < len(self.channels) else None
+
+
+def mosaic(tiles: np.ndarray, columns: int, gap: int = 1, fill: int | tuple = SEPARATOR_INDEX
+           ) -> np.ndarray:
+    """Lay ``tiles`` ``(N, h, w, ...)`` out on a grid of ``columns`` with ``gap``-pixel separators.
+
+    Separators and empty slots are set to ``fill`` (a palette index, or a colour for RGB tiles).
+    """
+    count, tile_h, tile_w = tiles.shape[:3]
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    shape = (rows * (tile_h + gap) - gap, columns * (tile_w + gap) - gap, *tiles.shape[3:])
+    canvas = np.empty(shape, tiles.dtype)
+    canvas[:] = fill
+    for i in range(count):
+        row, col = divmod(i, columns)
+        top, left = row * (tile_h + gap), col * (tile_w + gap)
+        canvas[top : top + tile_h, left : left + tile_w] = tiles[i]
+    return canvas
+
+
+def render_channel_grid(
+    maps: np.ndarray,
+    channels: Sequence[int] | np.ndarray,
+    *,
+    columns: int = 8,
+    tile: int = 64,
+    cmap: str = "viridis",
+    norm: str | Scaling = "channel",
+    gap: int = 1,
+) -> ChannelGrid:
+    """Render the chosen channels of a layer's maps ``(H, W, C)`` as a colour-mapped mosaic.
+
+    Parameters
+    ----------
+    maps : numpy.ndarray
+        The whole layer's activations; normalization statistics come from all of it.
+    channels : sequence of int
+        Which channels to draw, in order.
+    columns : int
+        Tiles per row.
+    tile : int
+        Target edge of a tile in pixels (reached by integer scaling, see :func:`fit_maps`).
+    cmap : str
+        A matplotlib colormap name.
+    norm : str or Scaling
+        ``"channel"``, ``"layer"``, ``"symmetric"``, or a precomputed :class:`Scaling`.
+    gap : int
+        Separator width in pixels.
+
+    Examples
+    --------
+    >>> maps = np.random.default_rng(0).random((16, 16, 4), dtype=np.float32)
+    >>> grid = render_channel_grid(maps, [0, 1, 2, 3], columns=2, tile=32)
+    >>> grid.rgb.shape, grid.channel_at(40, 5)
+    ((65, 65, 3), 1)
+    """
+    index = np.asarray(channels, dtype=np.intp)
+    if index.size == 0:
+        raise ValueError("no channels to render; choose at least one channel.")
+    scale = norm if isinstance(norm, Scaling) else scaling(maps, norm)
+    fitted = fit_maps(maps, tile, index)
+    levels = quantize(scale(fitted, index))  # (h, w, k)
+    return ChannelGrid(
+        indices=mosaic(np.moveaxis(levels, 2, 0), columns, gap),
+        palette=grid_palette(cmap),
+        channels=tuple(int(c) for c in index),
+        columns=max(1, min(columns, len(index))),
+        tile_shape=(int(fitted.shape[0]), int(fitted.shape[1])),
+        gap=gap,
+    )
+
+
+def encode_png(rgb: np.ndarray, compress_level: int = 1) -> bytes:
+    """Encode a uint8 RGB or gray array as PNG; level 1 trades a little size for speed."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG",
+                                                    compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def encode_indexed_png(indices: np.ndarray, palette: np.ndarray, compress_level: int = 1) -> bytes:
+    """Encode palette indices ``(H, W)`` uint8 with a ``(256, 3)`` palette as an indexed PNG."""
+    image = Image.fromarray(np.ascontiguousarray(indices), mode="P")
+    image.putpalette(palette.tobytes())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """Decode PNG bytes to a uint8 RGB array (for tests and round trips)."""
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"))

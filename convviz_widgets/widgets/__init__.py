@@ -1,0 +1,1 @@
+"""ipywidgets front ends over the engine; thin, bound by traitlets."""

@@ -1,0 +1,105 @@
+"""Pieces shared by the widgets: status line, image picker, bqplot picture and colour scales."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import bqplot
+import ipywidgets as widgets
+import numpy as np
+
+from ..engine.render import colormap_lut, encode_png
+
+
+def status_html(message: str, error: bool = False) -> str:
+    """Markup for a status line; errors are marked and coloured."""
+    text = html.escape(message)
+    if error:
+        return f'<span class="convviz-error" style="color:#b00020">⚠ {text}</span>'
+    return f'<span class="convviz-ok">{text}</span>'
+
+
+def one_sentence(error: BaseException) -> str:
+    """The message of an error as one sentence for a status line."""
+    message = str(error).strip() or type(error).__name__
+    if not isinstance(error, ValueError):
+        message = f"{type(error).__name__}: {message}"
+    return message[0].upper() + message[1:]
+
+
+def colorscale_colors(cmap: str, stops: int = 9) -> list[str]:
+    """Hex colours sampled from a colormap, for a bqplot ``ColorScale``."""
+    lut = colormap_lut(cmap)
+    picks = lut[np.linspace(0, 255, stops).round().astype(int)]
+    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in picks]
+
+
+class PictureFigure:
+    """A bqplot figure showing one RGB picture pixel for pixel, with clicks in pixel coordinates.
+
+    A bqplot ``Image`` mark does not redraw when its ``ipywidgets.Image`` changes value, so each
+    update gives the mark a new image widget (and closes the old one).
+    """
+
+    def __init__(self, css_class: str, on_click: Callable[[float, float], None] | None = None):
+        self.x_scale = bqplot.LinearScale(min=0.0, max=1.0)
+        self.y_scale = bqplot.LinearScale(min=0.0, max=1.0, reverse=True)
+        self._image = widgets.Image(value=b"", format="png")
+        self.mark = bqplot.Image(image=self._image, scales={"x": self.x_scale, "y": self.y_scale},
+                                 x=[0.0, 1.0], y=[0.0, 1.0])
+        self.figure = bqplot.Figure(
+            marks=[self.mark], padding_x=0.0, padding_y=0.0,
+            fig_margin={"top": 0, "bottom": 0, "left": 0, "right": 0},
+            min_aspect_ratio=0.01, max_aspect_ratio=100.0,
+            layout=widgets.Layout(width="320px", height="320px", margin="0", padding="0"),
+        )
+        self.figure.add_class(css_class)
+        if on_click is not None:
+            self.mark.interactions = {"click": "select"}
+            self.mark.on_element_click(
+                lambda _mark, event: on_click(event["data"]["click_x"], event["data"]["click_y"])
+            )
+        self.png = b""
+
+    def show(self, png: bytes, width: int, height: int, scale: float = 1.0) -> None:
+        """Display ``png`` (``width`` × ``height`` pixels) at ``scale`` times its size."""
+        old = self._image
+        self._image = widgets.Image(value=png, format="png")
+        self.png = png
+        with self.figure.hold_sync(), self.mark.hold_sync():
+            self.x_scale.max = float(width)
+            self.y_scale.max = float(height)
+            self.mark.x = [0.0, float(width)]
+            self.mark.y = [0.0, float(height)]
+            self.mark.image = self._image
+            self.figure.layout.width = f"{round(width * scale)}px"
+            self.figure.layout.height = f"{round(height * scale)}px"
+        old.close()
+
+
+class SnapshotMixin:
+    """``snapshot()`` and ``save(path)`` for widgets that keep their last rendered RGB array."""
+
+    def _current_rgb(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def snapshot(self) -> np.ndarray:
+        """The picture on display as a uint8 ``(H, W, 3)`` array (identical to what was sent)."""
+        return np.array(self._current_rgb())
+
+    def save(self, path: str | Path) -> Path:
+        """Write the picture on display to ``path`` as PNG and return the path."""
+        target = Path(path)
+        target.write_bytes(encode_png(self._current_rgb(), compress_level=6))
+        return target
+
+
+def uploaded_bytes(value: Any) -> tuple[str, bytes] | None:
+    """Name and content of the first file in an ipywidgets 8 ``FileUpload`` value."""
+    if not value:
+        return None
+    first = value[0]
+    return str(first.get("name", "upload")), bytes(first["content"])

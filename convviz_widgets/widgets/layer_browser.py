@@ -1,0 +1,394 @@
+"""LayerBrowser: every channel of a layer's feature maps for an image, re-rendered live."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import bqplot
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+from traitlets import Any as AnyTrait
+from traitlets import Enum, Int, TraitError, Unicode, observe, validate
+
+from .. import zoo
+from ..engine.images import ImageInput
+from ..engine.layers import LayerInfo
+from ..engine.probe import ActivationProbe, shared_probe
+from ..engine.render import (
+    COLORMAPS,
+    NORMALIZATIONS,
+    ORDERS,
+    ChannelGrid,
+    colormap_lut,
+    dead_channels,
+    order_channels,
+    render_channel_grid,
+)
+from .base import PictureFigure, SnapshotMixin, colorscale_colors, one_sentence, status_html
+
+CUSTOM_IMAGE = "(your image)"
+
+
+class LayerBrowser(SnapshotMixin, widgets.VBox):
+    """Browse the feature maps of every conv and pool layer of a Keras model, live.
+
+    One forward pass per image serves every layer (see
+    :class:`~convviz_widgets.engine.ActivationProbe`); moving the layer, page, colormap,
+    normalization or order controls only re-renders pixels. The traits are the API: setting
+    ``browser.layer = "block3_conv1"`` in a cell and moving the slider do the same.
+
+    Parameters
+    ----------
+    model : keras.Model or ActivationProbe
+        A Sequential, functional or nested Keras 3 model, or a probe shared with other widgets.
+    image : array, PIL image, path, bytes or str, optional
+        The input image, or the name of a bundled sample (see ``zoo.image_names()``);
+        defaults to the bundled cat photo.
+    layer : str, optional
+        Path or name of the layer to show first; defaults to the first conv layer.
+    preprocess : callable, optional
+        The model's preprocessing, e.g. ``keras.applications.vgg16.preprocess_input``.
+    class_names : sequence of str, optional
+        Names of the model's outputs, to show the prediction in the status line.
+    page_size : int
+        Channels per page (default 64).
+    columns : int
+        Tiles per row (default 8).
+    grid_width : int
+        Approximate width of the channel grid in pixels (default 640).
+
+    Examples
+    --------
+    >>> from convviz_widgets import LayerBrowser, zoo
+    >>> browser = LayerBrowser(zoo.load_model("shapes"), image="star")
+    >>> browser.layer = "block2_conv1"
+    >>> browser.snapshot().shape[-1]
+    3
+    """
+
+    layer = Unicode(help="Path of the layer shown, e.g. 'block1_conv1' or 'vgg16/block5_conv3'.")
+    page = Int(0, help="Page of channels shown (0-based).")
+    channel = Int(0, help="Channel shown enlarged in the focus view.")
+    cmap = Unicode("viridis", help="Matplotlib colormap of the grid and focus view.")
+    norm = Enum(NORMALIZATIONS, default_value="channel",
+                help="'channel', 'layer' or 'symmetric' (diverging) normalization.")
+    order = Enum(ORDERS, default_value="index",
+                 help="Channel order: by 'index', or by descending 'mean' or 'max' activation.")
+    image = AnyTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
+    page_size = Int(64, help="Channels per page.")
+    columns = Int(8, help="Tiles per row.")
+    status = Unicode(read_only=True, help="The status line: shape, value range, or the error.")
+
+    def __init__(
+        self,
+        model: Any,
+        image: Any = None,
+        layer: str | None = None,
+        preprocess: Callable[[np.ndarray], Any] | None = None,
+        *,
+        class_names: Sequence[str] | None = None,
+        page_size: int = 64,
+        columns: int = 8,
+        grid_width: int = 640,
+        cmap: str = "viridis",
+        norm: str = "channel",
+        order: str = "index",
+    ) -> None:
+        self.probe = model if isinstance(model, ActivationProbe) else shared_probe(model, preprocess)
+        self._spatial: list[LayerInfo] = self.probe.spatial_layers
+        if not self._spatial:
+            raise ValueError("the model has no layer with feature maps (H, W, C) to browse.")
+        self.class_names = list(class_names) if class_names is not None else None
+        self.grid_width = int(grid_width)
+        self._input: ImageInput | None = None
+        self._grid: ChannelGrid | None = None
+        self._quiet = 0
+        self._build_controls()
+        super().__init__(children=self._layout())
+        self.add_class("convviz-layer-browser")
+        with self._batch():
+            self.page_size, self.columns = page_size, columns
+            self.cmap, self.norm, self.order = cmap, norm, order
+            self.layer = layer if layer is not None else self._default_layer()
+            self.image = image if image is not None else "cat"
+        self._refresh()
+
+    # -- controls -----------------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        layer_options = [(info.describe(), info.path) for info in self._spatial]
+        self.image_picker = widgets.Dropdown(options=zoo.image_names(), description="image")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="upload")
+        self.layer_slider = widgets.IntSlider(0, 0, len(self._spatial) - 1, description="layer",
+                                              continuous_update=True)
+        self.layer_slider.add_class("convviz-layer-slider")
+        self.layer_picker = widgets.Dropdown(options=layer_options,
+                                             layout=widgets.Layout(width="340px"))
+        self.page_slider = widgets.IntSlider(0, 0, 0, description="page")
+        self.page_slider.add_class("convviz-page-slider")
+        self.cmap_picker = widgets.Dropdown(options=list(COLORMAPS), description="colormap",
+                                            layout=widgets.Layout(width="200px"))
+        self.norm_picker = widgets.ToggleButtons(options=list(NORMALIZATIONS),
+                                                 description="normalize",
+                                                 style={"button_width": "80px"})
+        self.order_picker = widgets.Dropdown(options=list(ORDERS), description="order",
+                                             layout=widgets.Layout(width="180px"))
+        self.channel_slider = widgets.IntSlider(0, 0, 0, description="channel")
+        self.channel_slider.add_class("convviz-channel-slider")
+        self.grid = PictureFigure("convviz-grid", on_click=self._on_grid_click)
+        self._build_focus()
+        self.status_line = widgets.HTML()
+        self.status_line.add_class("convviz-status")
+
+        traitlets.link((self, "layer"), (self.layer_picker, "value"))
+        traitlets.link((self, "page"), (self.page_slider, "value"))
+        traitlets.link((self, "channel"), (self.channel_slider, "value"))
+        traitlets.link((self, "norm"), (self.norm_picker, "value"))
+        traitlets.link((self, "order"), (self.order_picker, "value"))
+        self.layer_slider.observe(self._on_layer_slider, "value")
+        self.cmap_picker.observe(self._on_cmap_picker, "value")
+        self.image_picker.observe(self._on_image_picker, "value")
+        self.upload.observe(self._on_upload, "value")
+
+    def _build_focus(self) -> None:
+        self._focus_color = bqplot.ColorScale(colors=colorscale_colors(self.cmap))
+        x_scale, y_scale = bqplot.LinearScale(), bqplot.LinearScale(reverse=True)
+        self.focus_map = bqplot.HeatMap(
+            x=np.arange(2.0), y=np.arange(2.0), color=np.zeros((2, 2)),
+            scales={"x": x_scale, "y": y_scale, "color": self._focus_color},
+        )
+        color_axis = bqplot.ColorAxis(scale=self._focus_color, orientation="vertical", side="right")
+        self.focus = bqplot.Figure(
+            marks=[self.focus_map], axes=[color_axis], padding_x=0.0, padding_y=0.0,
+            fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 60},
+            title_style={"font-size": "12px"},
+            layout=widgets.Layout(width="330px", height="300px"),
+        )
+        self.focus.add_class("convviz-focus")
+
+    def _layout(self) -> list[widgets.Widget]:
+        return [
+            widgets.HBox([self.image_picker, self.upload]),
+            widgets.HBox([self.layer_slider, self.layer_picker]),
+            widgets.HBox([self.page_slider, self.cmap_picker, self.order_picker]),
+            self.norm_picker,
+            widgets.HBox([self.grid.figure, widgets.VBox([self.channel_slider, self.focus])]),
+            self.status_line,
+        ]
+
+    # -- validation ---------------------------------------------------------------------------
+    @validate("layer")
+    def _validate_layer(self, proposal: dict[str, Any]) -> str:
+        try:
+            info = self.probe.layer(proposal["value"])
+            if not info.is_spatial:
+                raise ValueError(
+                    f"layer {info.path!r} ({info.class_name}) outputs shape {info.output_shape}, "
+                    f"not feature maps; choose a conv or pool layer such as "
+                    f"{self._spatial[-1].path!r}."
+                )
+        except ValueError as err:
+            self._show_error(err)
+            raise TraitError(str(err)) from None
+        return info.path
+
+    @validate("cmap")
+    def _validate_cmap(self, proposal: dict[str, Any]) -> str:
+        try:
+            colormap_lut(proposal["value"])
+        except ValueError as err:
+            self._show_error(err)
+            raise TraitError(str(err)) from None
+        return proposal["value"]
+
+    @validate("image")
+    def _validate_image(self, proposal: dict[str, Any]) -> Any:
+        try:
+            self._input = self._prepare(proposal["value"])
+        except ValueError as err:
+            self._show_error(err)
+            raise TraitError(str(err)) from None
+        return proposal["value"]
+
+    @validate("page")
+    def _validate_page(self, proposal: dict[str, Any]) -> int:
+        return int(np.clip(proposal["value"], 0, max(0, self.page_count - 1)))
+
+    @validate("channel")
+    def _validate_channel(self, proposal: dict[str, Any]) -> int:
+        if not self.layer:
+            return 0
+        return int(np.clip(proposal["value"], 0, max(0, self._info().channels - 1)))
+
+    @validate("page_size", "columns")
+    def _validate_positive(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"{proposal['trait'].name} must be at least 1.")
+        return int(proposal["value"])
+
+    def _prepare(self, value: Any) -> ImageInput:
+        if isinstance(value, str) and value in zoo.image_names():
+            value = zoo.load_image(value)
+            if self.probe.input_spec.channels == 1:
+                value = value @ np.array([0.299, 0.587, 0.114])
+        return self.probe.prepare(value)
+
+    # -- reactions ----------------------------------------------------------------------------
+    @observe("layer")
+    def _on_layer(self, change: dict[str, Any]) -> None:
+        index = next(i for i, info in enumerate(self._spatial) if info.path == change["new"])
+        with self._batch():
+            self.layer_slider.value = index
+            self.page_slider.max = max(0, self.page_count - 1)
+            self.channel_slider.max = max(0, self._info().channels - 1)
+            self.page = self.page
+            self.channel = self.channel
+        self._refresh()
+
+    @observe("page", "cmap", "norm", "order", "page_size", "columns")
+    def _on_view_change(self, change: dict[str, Any]) -> None:
+        if change["name"] == "cmap":
+            self.cmap_picker.value = change["new"] if change["new"] in COLORMAPS else None
+        if change["name"] == "page_size":
+            self.page_slider.max = max(0, self.page_count - 1)
+            self.page = self.page
+        self._refresh(focus=change["name"] == "cmap")
+
+    @observe("channel")
+    def _on_channel(self, change: dict[str, Any]) -> None:
+        self._refresh(grid=False)
+
+    @observe("image")
+    def _on_image(self, change: dict[str, Any]) -> None:
+        value = change["new"]
+        named = isinstance(value, str) and value in self.image_picker.options
+        with self._batch():
+            if not named and CUSTOM_IMAGE not in self.image_picker.options:
+                self.image_picker.options = [*zoo.image_names(), CUSTOM_IMAGE]
+            self.image_picker.value = value if named else CUSTOM_IMAGE
+        self._refresh()
+
+    def _on_layer_slider(self, change: dict[str, Any]) -> None:
+        if not self._quiet:
+            self.layer = self._spatial[change["new"]].path
+
+    def _on_cmap_picker(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None:
+            self.cmap = change["new"]
+
+    def _on_image_picker(self, change: dict[str, Any]) -> None:
+        if self._quiet or change["new"] in (None, CUSTOM_IMAGE):
+            return
+        with contextlib.suppress(TraitError):  # the status line already says why
+            self.image = change["new"]
+
+    def _on_upload(self, change: dict[str, Any]) -> None:
+        from .base import uploaded_bytes
+
+        upload = uploaded_bytes(change["new"])
+        if upload is None:
+            return
+        with contextlib.suppress(TraitError):
+            self.image = upload[1]
+
+    def _on_grid_click(self, x: float, y: float) -> None:
+        if self._grid is not None:
+            picked = self._grid.channel_at(x, y)
+            if picked is not None:
+                self.channel = picked
+
+    # -- rendering ----------------------------------------------------------------------------
+    @property
+    def page_count(self) -> int:
+        """Number of pages of ``page_size`` channels in the current layer."""
+        return max(1, -(-self._info().channels // self.page_size)) if self.layer else 1
+
+    def page_channels(self) -> np.ndarray:
+        """Channel indices on the current page, in the current order."""
+        order = order_channels(self._maps(), self.order)
+        return order[self.page * self.page_size : (self.page + 1) * self.page_size]
+
+    def _info(self) -> LayerInfo:
+        return self.probe.layer(self.layer)
+
+    def _maps(self) -> np.ndarray:
+        assert self._input is not None
+        return self.probe.activations(self._input, self.layer)
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
+        self._quiet += 1
+        try:
+            yield
+        finally:
+            self._quiet -= 1
+
+    def _refresh(self, grid: bool = True, focus: bool = True) -> None:
+        if self._quiet or self._input is None or not self.layer:
+            return
+        try:
+            maps = self._maps()
+            if grid:
+                self._render_grid(maps)
+            if focus:
+                self._render_focus(maps)
+            self._set_status(self._describe(maps))
+        except Exception as err:  # the widget must stay usable: report, never raise into the UI
+            self._show_error(err)
+
+    def _render_grid(self, maps: np.ndarray) -> None:
+        columns = min(self.columns, len(self.page_channels()))
+        tile = max(4, (self.grid_width - (columns - 1)) // max(1, columns))
+        self._grid = render_channel_grid(maps, self.page_channels(), columns=columns, tile=tile,
+                                         cmap=self.cmap, norm=self.norm)
+        height, width = self._grid.indices.shape
+        self.grid.show(self._grid.to_png(), width, height)
+
+    def _render_focus(self, maps: np.ndarray) -> None:
+        values = maps[:, :, self.channel]
+        with self.focus_map.hold_sync(), self.focus.hold_sync():
+            self._focus_color.colors = colorscale_colors(self.cmap)
+            self.focus_map.x = np.arange(values.shape[1], dtype=np.float64)
+            self.focus_map.y = np.arange(values.shape[0], dtype=np.float64)
+            self.focus_map.color = values.astype(np.float64)
+            self.focus.title = (f"channel {self.channel}: min {values.min():.3g}, "
+                                f"max {values.max():.3g}, mean {values.mean():.3g}")
+
+    def _describe(self, maps: np.ndarray) -> str:
+        info = self._info()
+        height, width, channels = maps.shape
+        dead = int(dead_channels(maps).sum())
+        parts = [
+            f"{info.path} ({info.kind})",
+            f"{height}×{width}×{channels}",
+            f"values [{maps.min():.3g}, {maps.max():.3g}]",
+            f"{dead} dead channel{'s' if dead != 1 else ''}",
+            f"page {self.page + 1}/{self.page_count}",
+        ]
+        if self.class_names is not None and self._input is not None:
+            scores = np.asarray(self.probe.predict(self._input)).ravel()
+            top = int(np.argmax(scores))
+            name = self.class_names[top] if top < len(self.class_names) else str(top)
+            parts.append(f"prediction: {name} ({scores[top]:.0%})")
+        return " · ".join(parts)
+
+    def _set_status(self, message: str, error: bool = False) -> None:
+        self.set_trait("status", message)
+        self.status_line.value = status_html(message, error)
+
+    def _show_error(self, err: BaseException) -> None:
+        self._set_status(one_sentence(err), error=True)
+
+    def _default_layer(self) -> str:
+        convs = [info for info in self._spatial if info.kind == "conv"]
+        return (convs or self._spatial)[0].path
+
+    def _current_rgb(self) -> np.ndarray:
+        if self._grid is None:
+            raise ValueError("nothing is displayed yet; give the browser an image first.")
+        return self._grid.rgb
+
+    def __repr__(self) -> str:
+        return f"LayerBrowser(layer={self.layer!r}, page={self.page}, channel={self.channel})"
