@@ -11,7 +11,8 @@ import bqplot
 import ipywidgets as widgets
 import numpy as np
 
-from ..engine.render import colormap_lut, encode_png
+from ..engine.render import colormap_lut
+from ..export import save_grid
 
 
 def status_html(message: str, error: bool = False) -> str:
@@ -92,9 +93,7 @@ class SnapshotMixin:
 
     def save(self, path: str | Path) -> Path:
         """Write the picture on display to ``path`` as PNG and return the path."""
-        target = Path(path)
-        target.write_bytes(encode_png(self._current_rgb(), compress_level=6))
-        return target
+        return save_grid(self._current_rgb(), path)
 
 
 def uploaded_bytes(value: Any) -> tuple[str, bytes] | None:

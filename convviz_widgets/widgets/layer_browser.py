@@ -114,6 +114,7 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
             self.cmap, self.norm, self.order = cmap, norm, order
             self.layer = layer if layer is not None else self._default_layer()
             self.image = image if image is not None else "cat"
+            self._link_controls()
         self._refresh()
 
     # -- controls -----------------------------------------------------------------------------
@@ -142,11 +143,12 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
         self.status_line = widgets.HTML()
         self.status_line.add_class("convviz-status")
 
-        traitlets.link((self, "layer"), (self.layer_picker, "value"))
-        traitlets.link((self, "page"), (self.page_slider, "value"))
-        traitlets.link((self, "channel"), (self.channel_slider, "value"))
-        traitlets.link((self, "norm"), (self.norm_picker, "value"))
-        traitlets.link((self, "order"), (self.order_picker, "value"))
+    def _link_controls(self) -> None:
+        for name, control in [("layer", self.layer_picker), ("page", self.page_slider),
+                              ("channel", self.channel_slider), ("norm", self.norm_picker),
+                              ("order", self.order_picker)]:
+            traitlets.link((self, name), (control, "value"))
+        self.cmap_picker.value = self.cmap
         self.layer_slider.observe(self._on_layer_slider, "value")
         self.cmap_picker.observe(self._on_cmap_picker, "value")
         self.image_picker.observe(self._on_image_picker, "value")

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks against the tutorial way; run with ``make bench``."""

@@ -1,0 +1,14 @@
+"""Run every benchmark in one process and print the ratios: ``python -m benchmarks``."""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks import bench_grid, bench_probe, bench_scrub
+from benchmarks.timing import summary
+
+if __name__ == "__main__":
+    for bench in (bench_grid, bench_probe, bench_scrub):
+        print(f"\n== {bench.__name__}", flush=True)
+        bench.main()
+    sys.exit(summary())

@@ -1,0 +1,52 @@
+"""Timing helpers: medians of repeated runs and one line per ratio, with its floor."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS: list[tuple[str, float, str, bool]] = []
+
+
+def median_seconds(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn`` over ``repeat`` runs after ``warmup`` untimed runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def report_speedup(name: str, naive: float, ours: float, floor: float) -> float:
+    """Print how many times faster ``ours`` is than ``naive`` against a floor (≥)."""
+    ratio = naive / ours
+    ok = ratio >= floor
+    RESULTS.append((name, ratio, f"≥{floor:g}×", ok))
+    print(f"{name}: naive {naive * 1e3:.1f} ms, ours {ours * 1e3:.1f} ms → {ratio:.1f}× faster "
+          f"(floor ≥{floor:g}×) {'OK' if ok else 'BELOW FLOOR'}", flush=True)
+    return ratio
+
+
+def report_overhead(name: str, floor_time: float, ours: float, ceiling: float) -> float:
+    """Print ``ours / floor_time`` against a ceiling (≤)."""
+    ratio = ours / floor_time
+    ok = ratio <= ceiling
+    RESULTS.append((name, ratio, f"≤{ceiling:g}×", ok))
+    print(f"{name}: reference {floor_time * 1e3:.1f} ms, ours {ours * 1e3:.1f} ms → "
+          f"{ratio:.2f}× (ceiling ≤{ceiling:g}×) {'OK' if ok else 'ABOVE CEILING'}", flush=True)
+    return ratio
+
+
+def summary() -> int:
+    """Print every ratio measured in this run; return 1 if any missed its bound."""
+    print("\nsummary")
+    for name, ratio, bound, ok in RESULTS:
+        print(f"  {'OK ' if ok else 'MISS'} {name}: {ratio:.2f}× ({bound})")
+    return 0 if all(ok for *_, ok in RESULTS) else 1

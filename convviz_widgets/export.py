@@ -1,0 +1,73 @@
+"""Static pictures for notebooks, papers and slides, from the same render functions as the widgets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .engine.probe import ActivationProbe, shared_probe
+from .engine.render import ChannelGrid, encode_png, render_channel_grid
+
+
+def layer_grid(
+    model: Any,
+    image: Any,
+    layer: str,
+    channels: Sequence[int] | None = None,
+    *,
+    preprocess: Any = None,
+    columns: int = 16,
+    tile: int = 48,
+    cmap: str = "viridis",
+    norm: str = "channel",
+) -> ChannelGrid:
+    """Render channels of one layer for an image as a mosaic (all channels by default).
+
+    Parameters
+    ----------
+    model : keras.Model or ActivationProbe
+        The model (its shared probe is used, so nothing runs twice) or a probe.
+    image : array, PIL image, path or bytes
+        The input image.
+    layer : str
+        Path or name of a spatial layer.
+    channels : sequence of int, optional
+        Which channels, in order; all by default.
+
+    Examples
+    --------
+    >>> from convviz_widgets import zoo
+    >>> grid = layer_grid(zoo.load_model("shapes"), zoo.load_image("star"), "block1_conv1")
+    >>> grid.rgb.shape[-1]
+    3
+    """
+    probe = model if isinstance(model, ActivationProbe) else shared_probe(model, preprocess)
+    maps = probe.activations(image, layer)
+    picked = range(maps.shape[-1]) if channels is None else channels
+    return render_channel_grid(maps, picked, columns=columns, tile=tile, cmap=cmap, norm=norm)
+
+
+def show_grid(grid: ChannelGrid | np.ndarray, title: str = "", width: float = 10.0) -> Any:
+    """A matplotlib figure of a rendered grid (pixels unchanged), with an optional title."""
+    from matplotlib import pyplot
+
+    rgb = grid.rgb if isinstance(grid, ChannelGrid) else grid
+    height = width * rgb.shape[0] / rgb.shape[1]
+    figure, axes = pyplot.subplots(figsize=(width, height + (0.4 if title else 0.0)))
+    axes.imshow(rgb, interpolation="nearest")
+    axes.set_axis_off()
+    if title:
+        axes.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def save_grid(grid: ChannelGrid | np.ndarray, path: str | Path) -> Path:
+    """Write a rendered grid to ``path`` as PNG."""
+    rgb = grid.rgb if isinstance(grid, ChannelGrid) else grid
+    target = Path(path)
+    target.write_bytes(encode_png(rgb, compress_level=6))
+    return target

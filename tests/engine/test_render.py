@@ -1,0 +1,83 @@
+"""Rendering: exact normalizations, dead channels, geometry, colormaps and PNG round trips."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+
+from convviz_widgets.engine import render
+
+
+def layer_of(*channels: list[list[float]]) -> np.ndarray:
+    return np.stack([np.asarray(c, np.float32) for c in channels], axis=-1)
+
+
+MAPS = layer_of([[0, 1], [2, 4]], [[5, 5], [5, 5]], [[-2, 0], [0, 2]])
+
+
+def test_channel_normalization_uses_each_channels_range_and_zero_for_dead():
+    scaled = render.scaling(MAPS, "channel")(MAPS, [0, 1, 2])
+    np.testing.assert_allclose(scaled[..., 0], [[0, 0.25], [0.5, 1]])
+    np.testing.assert_array_equal(scaled[..., 1], 0.0)
+    np.testing.assert_allclose(scaled[..., 2], [[0, 0.5], [0.5, 1]])
+
+
+def test_layer_normalization_shares_one_range():
+    scaled = render.scaling(MAPS, "layer")(MAPS, [0, 1, 2])  # range [-2, 5]
+    np.testing.assert_allclose(scaled[0, 0], [2 / 7, 1.0, 0.0])
+
+
+def test_symmetric_normalization_puts_zero_at_the_middle():
+    scaled = render.scaling(MAPS, "symmetric")(MAPS, [0, 1, 2])  # bound 5
+    np.testing.assert_allclose(scaled[..., 2], [[0.3, 0.5], [0.5, 0.7]])
+    zeros = np.zeros((2, 2, 3), np.float32)
+    np.testing.assert_array_equal(render.scaling(zeros, "symmetric")(zeros, [0, 1, 2]), 0.5)
+
+
+def test_dead_channels_are_counted_and_render_without_nan():
+    assert render.dead_channels(MAPS).tolist() == [False, True, False]
+    grid = render.render_channel_grid(MAPS, [0, 1, 2], columns=3, tile=2)
+    assert np.isfinite(grid.rgb).all()
+    lut = render.grid_palette("viridis")
+    np.testing.assert_array_equal(grid.rgb[0, 3], lut[0])  # the dead tile gets the lowest colour
+
+
+def test_grid_geometry_and_click_mapping():
+    maps = np.zeros((3, 5, 7), np.float32)
+    grid = render.render_channel_grid(maps, [6, 5, 4, 3, 2], columns=2, tile=10, gap=1)
+    assert grid.tile_shape == (6, 10)  # 3×5 maps → 6×10 tiles by repetition ×2
+    assert grid.indices.shape == (3 * 6 + 2, 2 * 10 + 1)
+    assert grid.channel_at(0, 0) == 6 and grid.channel_at(11, 0) == 5
+    assert grid.channel_at(10, 0) is None  # the separator column
+    assert grid.channel_at(0, 10) == 4
+    assert grid.channel_at(0, 14) == 2 and grid.channel_at(11, 14) is None  # the empty slot
+    np.testing.assert_array_equal(grid.rgb[:, 10], 255)  # separators are white
+
+
+def test_fit_maps_box_averages_large_maps_and_repeats_small_ones():
+    maps = np.arange(16, dtype=np.float32).reshape(4, 4, 1)
+    np.testing.assert_array_equal(render.fit_maps(maps, 2)[..., 0], [[2.5, 4.5], [10.5, 12.5]])
+    assert render.fit_maps(maps, 9).shape == (8, 8, 1)
+
+
+def test_colormap_lut_matches_matplotlib():
+    lut = render.colormap_lut("magma")
+    expected = matplotlib.colormaps["magma"](np.linspace(0, 1, 256))[:, :3] * 255
+    assert np.abs(lut.astype(float) - expected).max() <= 0.5
+    with pytest.raises(ValueError, match="unknown colormap"):
+        render.colormap_lut("not-a-cmap")
+
+
+def test_indexed_png_round_trips_exactly():
+    maps = np.random.default_rng(0).random((6, 6, 4), dtype=np.float32)
+    grid = render.render_channel_grid(maps, range(4), columns=2, tile=12, cmap="gray")
+    np.testing.assert_array_equal(render.decode_png(grid.to_png()), grid.rgb)
+
+
+def test_channel_orders():
+    assert render.order_channels(MAPS, "index").tolist() == [0, 1, 2]
+    assert render.order_channels(MAPS, "mean").tolist() == [1, 0, 2]
+    assert render.order_channels(MAPS, "max").tolist() == [1, 0, 2]
+    with pytest.raises(ValueError, match="unknown channel order"):
+        render.order_channels(MAPS, "size")

@@ -1,0 +1,167 @@
+"""LayerBrowser without a browser: traits, controls, errors, and what crosses the wire."""
+
+from __future__ import annotations
+
+import comm
+import numpy as np
+import pytest
+from conftest import nested_model, ones_conv_model
+from traitlets import TraitError
+
+from convviz_widgets import LayerBrowser, zoo
+from convviz_widgets.engine.probe import ActivationProbe
+from convviz_widgets.engine.render import decode_png
+
+
+class RecordingComm(comm.DummyComm):
+    sent: list[tuple[str, dict, list]] = []
+
+    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+        RecordingComm.sent.append((msg_type, data or {}, list(buffers or [])))
+
+
+@pytest.fixture
+def wire(monkeypatch):
+    """Every message the widgets publish, as (msg_type, data, buffers)."""
+    RecordingComm.sent = []
+    monkeypatch.setattr(comm, "create_comm", RecordingComm)
+    return RecordingComm.sent
+
+
+@pytest.fixture(scope="module")
+def shapes_model():
+    return zoo.load_model("shapes")
+
+
+def sent_pngs(messages) -> list[bytes]:
+    return [bytes(b) for _, data, buffers in messages for b in buffers
+            if bytes(b[:8]) == b"\x89PNG\r\n\x1a\n"]
+
+
+def test_setting_the_layer_trait_moves_the_controls_and_sends_a_new_grid(shapes_model, wire):
+    browser = LayerBrowser(shapes_model, image="star")
+    first = browser.snapshot()
+    wire.clear()
+    browser.layer = "block2_conv1"
+    assert browser.layer_slider.value == 2  # block1_conv1, block1_conv2, block1_pool, block2_conv1
+    assert browser.layer_picker.value == "block2_conv1"
+    assert "32×32×32" in browser.status
+    pngs = sent_pngs(wire)
+    assert len(pngs) == 1, "one new picture per update"
+    np.testing.assert_array_equal(decode_png(pngs[0]), browser.snapshot())
+    assert browser.snapshot().shape != first.shape or (browser.snapshot() != first).any()
+
+
+def test_moving_the_slider_sets_the_trait(shapes_model):
+    browser = LayerBrowser(shapes_model, image="circle")
+    browser.layer_slider.value = 4
+    assert browser.layer == "block2_conv2"
+    browser.page_slider.value = 0
+    browser.cmap_picker.value = "gray"
+    assert browser.cmap == "gray"
+    browser.norm_picker.value = "symmetric"
+    assert browser.norm == "symmetric"
+
+
+def test_paging_through_a_wide_layer(shapes_model):
+    browser = LayerBrowser(shapes_model, image="star", layer="block3_conv1", page_size=16)
+    assert browser.page_count == 4 and browser.page_slider.max == 3
+    browser.page = 2
+    assert browser.page_channels().tolist() == list(range(32, 48))
+    browser.page = 99
+    assert browser.page == 3  # clamped
+    browser.layer = "block1_conv1"  # 16 channels: a single page
+    assert browser.page == 0 and browser.page_slider.max == 0
+
+
+def test_scrubbing_fifty_views_runs_the_network_once(shapes_model):
+    browser = LayerBrowser(shapes_model, image="triangle")
+    passes = browser.probe.forward_passes
+    cmaps, norms = ["viridis", "magma", "gray"], ["channel", "layer", "symmetric"]
+    for i in range(50):
+        browser.layer = browser.probe.spatial_layers[i % 9].path
+        browser.cmap = cmaps[i % 3]
+        browser.norm = norms[i % 3]
+        browser.page = i % 2
+    assert browser.probe.forward_passes == passes
+
+
+def test_grid_click_and_channel_slider_select_the_focus_channel(shapes_model):
+    browser = LayerBrowser(shapes_model, image="star", layer="block1_conv1", columns=4)
+    tile_h, tile_w = browser._grid.tile_shape
+    browser._on_grid_click(x=2 * (tile_w + 1) + 1, y=1 * (tile_h + 1) + 1)  # row 1, column 2
+    assert browser.channel == 6 and browser.channel_slider.value == 6
+    maps = browser.probe.activations(zoo.load_image("star"), "block1_conv1")
+    np.testing.assert_allclose(browser.focus_map.color, maps[:, :, 6])
+    browser.channel_slider.value = 3
+    assert browser.channel == 3
+    browser.channel = 1000
+    assert browser.channel == 15  # clamped to the layer's channels
+
+
+def test_channel_order_by_max_activation(shapes_model):
+    browser = LayerBrowser(shapes_model, image="cross", layer="block2_conv1", order="max")
+    maps = browser.probe.activations(zoo.load_image("cross"), "block2_conv1")
+    peaks = maps.max(axis=(0, 1))[browser.page_channels()]
+    assert (np.diff(peaks) <= 0).all()
+
+
+def test_a_dense_layer_is_refused_and_the_browser_stays_usable(shapes_model):
+    browser = LayerBrowser(shapes_model, image="star", layer="block1_conv2")
+    with pytest.raises(TraitError, match="not feature maps"):
+        browser.layer = "predictions"
+    assert "not feature maps" in browser.status_line.value and "⚠" in browser.status_line.value
+    assert browser.layer == "block1_conv2"
+    browser.layer = "block1_pool"
+    assert "32×32×16" in browser.status and "⚠" not in browser.status_line.value
+
+
+def test_bad_images_show_in_the_status_line_and_keep_the_last_good_one(shapes_model):
+    browser = LayerBrowser(shapes_model, image="star")
+    before = browser.snapshot()
+    with pytest.raises(TraitError, match="grayscale"):
+        browser.image = np.zeros((64, 64), np.uint8)
+    assert "grayscale" in browser.status_line.value
+    browser.upload.value = ({"name": "broken.png", "type": "image/png", "size": 5,
+                             "content": memoryview(b"oops!"), "last_modified": 0},)
+    assert "could not decode" in browser.status_line.value
+    np.testing.assert_array_equal(browser.snapshot(), before)
+    browser.image = "circle"  # still usable
+    assert "⚠" not in browser.status_line.value
+
+
+def test_uploading_a_png_shows_it(shapes_model):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(zoo.load_image("cross")).save(buffer, format="PNG")
+    browser = LayerBrowser(shapes_model, image="star")
+    browser.upload.value = ({"name": "cross.png", "type": "image/png", "size": 1,
+                             "content": memoryview(buffer.getvalue()), "last_modified": 0},)
+    assert browser.image_picker.value == "(your image)"
+    expected = LayerBrowser(shapes_model, image="cross").snapshot()
+    np.testing.assert_array_equal(browser.snapshot(), expected)
+
+
+def test_nested_model_and_a_shared_probe():
+    probe = ActivationProbe(nested_model())
+    browser = LayerBrowser(probe, image=np.full((3, 3, 3), 9, np.uint8))
+    assert browser.layer == "inner/mix"
+    assert [label for label, _ in browser.layer_picker.options][0].startswith("inner/mix (conv)")
+    assert browser.probe is probe
+
+
+def test_snapshot_and_save_write_the_displayed_grid(tmp_path):
+    browser = LayerBrowser(ones_conv_model(), image=np.arange(16, dtype=np.uint8).reshape(4, 4),
+                           cmap="gray")
+    path = browser.save(tmp_path / "grid.png")
+    np.testing.assert_array_equal(decode_png(path.read_bytes()), browser.snapshot())
+    # conv maps [[10, 14, 18], ...] scaled per channel: the top-left pixel is the minimum.
+    np.testing.assert_array_equal(browser.snapshot()[0, 0], [0, 0, 0])
+    assert browser.snapshot()[-1, -1].tolist() == [255, 255, 255]
+
+
+def test_repr_is_short(shapes_model):
+    assert len(repr(LayerBrowser(shapes_model, image="star"))) < 100
