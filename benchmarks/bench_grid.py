@@ -20,7 +20,7 @@ def tutorial_grid_png(maps: np.ndarray) -> tuple[bytes, int]:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure = pyplot.figure(figsize=(8, 8), dpi=100)
+    figure = pyplot.figure()  # the tutorial's default figure: 6.4 × 4.8 in at 100 dpi
     for i in range(64):
         axes = figure.add_subplot(8, 8, i + 1)
         axes.set_xticks([])
@@ -41,7 +41,7 @@ def main() -> None:
     maps = probe.activations(photo(), "block1_conv1")
     _, tutorial_pixels = tutorial_grid_png(maps)
     # Same displayed size: tiles chosen so the mosaic has (about) the tutorial figure's pixels.
-    tile = int(np.sqrt(tutorial_pixels) - 7) // 8
+    tile = round((np.sqrt(tutorial_pixels) - 7) / 8)
     grid = render_channel_grid(maps, range(64), columns=8, tile=tile, cmap="gray")
     ours_pixels = grid.indices.size
     print(f"grid: tutorial figure {tutorial_pixels} px, ours {ours_pixels} px "

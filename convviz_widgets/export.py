@@ -1,4 +1,4 @@
-"""Static pictures for notebooks, papers and slides, from the same render functions as the widgets."""
+"""Static pictures for notebooks, papers and slides, from the render functions of the widgets."""
 
 from __future__ import annotations
 

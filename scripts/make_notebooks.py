@@ -132,8 +132,9 @@ NOTEBOOKS = {
         ),
         new_markdown_cell("The first 64 maps of the last conv of each block:"),
         new_code_cell(
-            "for layer in [\"block1_conv2\", \"block2_conv2\", \"block3_conv3\", \"block4_conv3\",\n"
-            "              \"block5_conv3\"]:\n"
+            "last_convs = [\"block1_conv2\", \"block2_conv2\", \"block3_conv3\",\n"
+            "              \"block4_conv3\", \"block5_conv3\"]\n"
+            "for layer in last_convs:\n"
             "    grid = layer_grid(probe, photo, layer, range(64), columns=8, tile=64, "
             "cmap=\"gray\")\n"
             "    show_grid(grid, layer, width=6)\n"

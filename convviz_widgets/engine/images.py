@@ -1,4 +1,4 @@
-"""Turn what users pass as an image into a display copy and model-ready pixels, with clear errors."""
+"""Turn what users pass as an image into a display copy and model pixels, or a clear error."""
 
 from __future__ import annotations
 

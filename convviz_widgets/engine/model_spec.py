@@ -66,6 +66,6 @@ def check_model(model: Any, input_shape: tuple[int | None, ...] | None = None) -
     if channels not in (1, 3) and height in (1, 3):
         raise ValueError(
             f"the model input {shape[1:]} looks channels-first; rebuild it with "
-            "data_format='channels_last' (TensorFlow runs channels-first convolutions only on GPUs)."
+            "data_format='channels_last' (TensorFlow runs channels-first convs on GPU only)."
         )
     return InputSpec(height=height, width=width, channels=int(channels))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
-
-import weakref
 
 import numpy as np
 import tensorflow as tf

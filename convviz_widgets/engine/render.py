@@ -7,6 +7,8 @@ live and saved pictures are identical.
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -116,31 +118,41 @@ def order_channels(maps: np.ndarray, order: str = "index") -> np.ndarray:
     return np.argsort(-stat, kind="stable")
 
 
+def _as_slice(channels: np.ndarray) -> slice | None:
+    """The channels as a slice when they are consecutive and ascending (views, no copies)."""
+    if channels.size and (channels.size == 1 or (np.diff(channels) == 1).all()):
+        return slice(int(channels[0]), int(channels[-1]) + 1)
+    return None
+
+
 def fit_maps(maps: np.ndarray, tile: int, channels: Sequence[int] | np.ndarray | None = None
              ) -> np.ndarray:
-    """Resize maps ``(H, W, C)`` by an integer factor so the longer side is close to ``tile``.
+    """Resize maps ``(H, W, C)`` so the longer side is exactly ``tile`` pixels.
 
-    Larger maps are shrunk by box averaging (cropping at most ``factor - 1`` border pixels);
-    smaller maps are enlarged by pixel repetition, so every feature-map pixel stays a crisp
-    block. ``channels`` selects channels first (on the strided views, which is cheap).
+    Maps at least twice as large as the tile are first box-averaged by the integer factor
+    ``longest // tile`` (so fine detail is averaged, not aliased); the rest of the way is
+    nearest-neighbour sampling, which keeps each feature-map pixel a crisp block when enlarging.
+    ``channels`` picks channels, in that order.
     """
-    picked = slice(None) if channels is None else np.asarray(channels, dtype=np.intp)
+    picked = np.arange(maps.shape[-1]) if channels is None else np.asarray(channels, np.intp)
+    run = _as_slice(picked)
+    source = maps[..., run] if run is not None else np.take(maps, picked, axis=2)
     height, width = maps.shape[:2]
     longest = max(height, width)
-    if longest > tile:
-        factor = -(-longest // tile)
-        h, w = max(1, height // factor), max(1, width // factor)
-        total = np.zeros((h, w, maps[:1, :1][..., picked].shape[-1]), np.float32)
-        for dy in range(min(factor, height)):
-            for dx in range(min(factor, width)):
-                total += maps[dy : dy + h * factor : factor, dx : dx + w * factor : factor][..., picked]
-        total *= 1.0 / (min(factor, height) * min(factor, width))
-        return total
-    selected = maps[..., picked]
-    factor = max(1, tile // longest)
-    if factor == 1:
-        return selected
-    return np.repeat(np.repeat(selected, factor, axis=0), factor, axis=1)
+    factor = longest // tile
+    if factor >= 2:
+        h, w = height // factor, width // factor
+        reduced = np.zeros((h, w, picked.size), np.float32)
+        for dy in range(factor):
+            for dx in range(factor):
+                reduced += source[dy : h * factor : factor, dx : w * factor : factor]
+        reduced *= 1.0 / (factor * factor)
+        source = reduced
+    out_h = max(1, round(height * tile / longest))
+    out_w = max(1, round(width * tile / longest))
+    rows = np.arange(out_h) * source.shape[0] // out_h
+    cols = np.arange(out_w) * source.shape[1] // out_w
+    return source[rows][:, cols]
 
 
 @lru_cache(maxsize=32)
@@ -233,7 +245,7 @@ def render_channel_grid(
     columns : int
         Tiles per row.
     tile : int
-        Target edge of a tile in pixels (reached by integer scaling, see :func:`fit_maps`).
+        Edge of a tile in pixels (the longer side of the maps; see :func:`fit_maps`).
     cmap : str
         A matplotlib colormap name.
     norm : str or Scaling
@@ -272,13 +284,29 @@ def encode_png(rgb: np.ndarray, compress_level: int = 1) -> bytes:
     return buffer.getvalue()
 
 
-def encode_indexed_png(indices: np.ndarray, palette: np.ndarray, compress_level: int = 1) -> bytes:
-    """Encode palette indices ``(H, W)`` uint8 with a ``(256, 3)`` palette as an indexed PNG."""
-    image = Image.fromarray(np.ascontiguousarray(indices), mode="P")
-    image.putpalette(palette.tobytes())
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=compress_level)
-    return buffer.getvalue()
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def encode_indexed_png(indices: np.ndarray, palette: np.ndarray) -> bytes:
+    """Encode palette indices ``(H, W)`` uint8 with a ``(256, 3)`` palette as an indexed PNG.
+
+    Written directly (no filtering, zlib's run-length strategy): feature-map mosaics are made
+    of flat runs, and this is about twice as fast as Pillow's encoder at a smaller size.
+    """
+    height, width = indices.shape
+    scanlines = np.zeros((height, width + 1), np.uint8)  # filter byte 0 ("none") per row
+    scanlines[:, 1:] = indices
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    data = compressor.compress(scanlines.tobytes()) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)  # 8-bit palette image
+    return b"".join([
+        b"\x89PNG\r\n\x1a\n",
+        _png_chunk(b"IHDR", header),
+        _png_chunk(b"PLTE", np.ascontiguousarray(palette, np.uint8).tobytes()),
+        _png_chunk(b"IDAT", data),
+        _png_chunk(b"IEND", b""),
+    ])
 
 
 def decode_png(data: bytes) -> np.ndarray:

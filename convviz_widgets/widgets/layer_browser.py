@@ -69,7 +69,7 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
     3
     """
 
-    layer = Unicode(help="Path of the layer shown, e.g. 'block1_conv1' or 'vgg16/block5_conv3'.")
+    layer = Unicode(help="Path of the layer shown, e.g. 'block1_conv1' or 'vgg16/block5_conv1'.")
     page = Int(0, help="Page of channels shown (0-based).")
     channel = Int(0, help="Channel shown enlarged in the focus view.")
     cmap = Unicode("viridis", help="Matplotlib colormap of the grid and focus view.")
@@ -97,7 +97,8 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
         norm: str = "channel",
         order: str = "index",
     ) -> None:
-        self.probe = model if isinstance(model, ActivationProbe) else shared_probe(model, preprocess)
+        shared = isinstance(model, ActivationProbe)
+        self.probe = model if shared else shared_probe(model, preprocess)
         self._spatial: list[LayerInfo] = self.probe.spatial_layers
         if not self._spatial:
             raise ValueError("the model has no layer with feature maps (H, W, C) to browse.")

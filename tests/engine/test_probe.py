@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import nested_model, ones_conv_model
+from tiny_models import nested_model, ones_conv_model
 
 from convviz_widgets.engine.capture import capture_outputs
 from convviz_widgets.engine.probe import ActivationProbe, shared_probe
@@ -91,8 +91,8 @@ def test_vgg16_base_inside_a_sequential_matches_the_inner_model():
     expected = reference(image[None].astype("float32"), training=False).numpy()[0]
     np.testing.assert_allclose(probe.activations(image, "vgg16/block3_conv2"), expected,
                                rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(probe.predict(image), model(image[None].astype("float32")).numpy()[0],
-                               rtol=1e-5, atol=1e-5)
+    expected_scores = model(image[None].astype("float32")).numpy()[0]
+    np.testing.assert_allclose(probe.predict(image), expected_scores, rtol=1e-5, atol=1e-5)
 
 
 def test_the_users_model_is_not_modified():

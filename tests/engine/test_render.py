@@ -58,7 +58,11 @@ def test_grid_geometry_and_click_mapping():
 def test_fit_maps_box_averages_large_maps_and_repeats_small_ones():
     maps = np.arange(16, dtype=np.float32).reshape(4, 4, 1)
     np.testing.assert_array_equal(render.fit_maps(maps, 2)[..., 0], [[2.5, 4.5], [10.5, 12.5]])
-    assert render.fit_maps(maps, 9).shape == (8, 8, 1)
+    enlarged = render.fit_maps(maps, 8)[..., 0]
+    np.testing.assert_array_equal(enlarged, np.repeat(np.repeat(maps[..., 0], 2, 0), 2, 1))
+    assert render.fit_maps(maps, 9).shape == (9, 9, 1)
+    wide = np.zeros((6, 12, 3), np.float32)
+    assert render.fit_maps(wide, 4, channels=[2, 0]).shape == (2, 4, 2)
 
 
 def test_colormap_lut_matches_matplotlib():

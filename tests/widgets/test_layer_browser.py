@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import comm
 import numpy as np
 import pytest
-from conftest import nested_model, ones_conv_model
+from tiny_models import nested_model, ones_conv_model
 from traitlets import TraitError
 
 from convviz_widgets import LayerBrowser, zoo
@@ -14,7 +16,7 @@ from convviz_widgets.engine.render import decode_png
 
 
 class RecordingComm(comm.DummyComm):
-    sent: list[tuple[str, dict, list]] = []
+    sent: ClassVar[list[tuple[str, dict, list]]] = []
 
     def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
         RecordingComm.sent.append((msg_type, data or {}, list(buffers or [])))
@@ -149,7 +151,8 @@ def test_nested_model_and_a_shared_probe():
     probe = ActivationProbe(nested_model())
     browser = LayerBrowser(probe, image=np.full((3, 3, 3), 9, np.uint8))
     assert browser.layer == "inner/mix"
-    assert [label for label, _ in browser.layer_picker.options][0].startswith("inner/mix (conv)")
+    first_label = browser.layer_picker.options[0][0]
+    assert first_label.startswith("inner/mix (conv)")
     assert browser.probe is probe
 
 
