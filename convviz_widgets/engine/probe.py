@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from .capture import capture_outputs
 from .images import ImageInput, ImageSource, prepare_image
 from .layers import LayerInfo, discover_layers, resolve_layer
 from .model_spec import InputSpec, check_model
+from .render import ChannelStats
 
 Preprocess = Callable[[np.ndarray], Any]
 
@@ -36,6 +37,7 @@ class ActivationRecord:
     image: ImageInput
     outputs: dict[str, np.ndarray]
     prediction: np.ndarray
+    stats: dict[str, ChannelStats] = field(default_factory=dict, repr=False)
 
     @property
     def nbytes(self) -> int:
@@ -148,6 +150,17 @@ class ActivationProbe:
                 f"not feature maps (height, width, channels); choose a conv or pool layer{hint}."
             )
         return self.run(image).outputs[info.path]
+
+    def channel_stats(
+        self, image: ImageSource | ImageInput, layer: LayerInfo | str | int
+    ) -> ChannelStats:
+        """Per-channel min, max and mean of a spatial layer (computed once per image and layer)."""
+        maps = self.activations(image, layer)
+        record = self.run(image)
+        path = self.layer(layer).path
+        if path not in record.stats:
+            record.stats[path] = ChannelStats.of(maps)
+        return record.stats[path]
 
     def predict(self, image: ImageSource | ImageInput) -> np.ndarray:
         """The model's output for ``image`` (from the same cached forward pass)."""

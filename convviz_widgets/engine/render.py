@@ -52,9 +52,35 @@ def apply_colormap(values: np.ndarray, name: str) -> np.ndarray:
     return colormap_lut(name)[index]
 
 
-def dead_channels(maps: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class ChannelStats:
+    """Per-channel minimum, maximum and mean of a layer's maps: all that scaling, ordering and
+    dead-channel counts need, computed in one place so a view change never rescans the maps."""
+
+    low: np.ndarray
+    high: np.ndarray
+    mean: np.ndarray
+
+    @classmethod
+    def of(cls, maps: np.ndarray) -> ChannelStats:
+        """Statistics of maps ``(H, W, C)``."""
+        flat = maps.reshape(-1, maps.shape[-1])
+        return cls(low=flat.min(axis=0), high=flat.max(axis=0),
+                   mean=flat.mean(axis=0, dtype=np.float64))
+
+    @property
+    def dead(self) -> np.ndarray:
+        """Channels that are constant over the whole map."""
+        return self.high == self.low
+
+
+def _stats(maps: np.ndarray | ChannelStats) -> ChannelStats:
+    return maps if isinstance(maps, ChannelStats) else ChannelStats.of(maps)
+
+
+def dead_channels(maps: np.ndarray | ChannelStats) -> np.ndarray:
     """Boolean mask of channels that are constant over the whole map (``maps`` is (H, W, C))."""
-    return maps.max(axis=(0, 1)) == maps.min(axis=(0, 1))
+    return _stats(maps).dead
 
 
 @dataclass(frozen=True)
@@ -70,13 +96,13 @@ class Scaling:
         return values * self.gain[index] + self.bias[index]
 
 
-def scaling(maps: np.ndarray, mode: str = "channel") -> Scaling:
+def scaling(maps: np.ndarray | ChannelStats, mode: str = "channel") -> Scaling:
     """Normalization of a layer's maps ``(H, W, C)`` to [0, 1].
 
     Parameters
     ----------
-    maps : numpy.ndarray
-        The whole layer, so that every page of channels is scaled alike.
+    maps : numpy.ndarray or ChannelStats
+        The whole layer (or its statistics), so that every page of channels is scaled alike.
     mode : {"channel", "layer", "symmetric"}
         ``"channel"``: each channel's own min–max; ``"layer"``: the layer's min–max, so channels
         compare; ``"symmetric"``: zero maps to 0.5 and ±(largest magnitude in the layer) to 0
@@ -93,9 +119,9 @@ def scaling(maps: np.ndarray, mode: str = "channel") -> Scaling:
     """
     if mode not in NORMALIZATIONS:
         raise ValueError(f"unknown normalization {mode!r}; use one of {', '.join(NORMALIZATIONS)}.")
-    channels = maps.shape[-1]
-    low = maps.min(axis=(0, 1)).astype(np.float64)
-    high = maps.max(axis=(0, 1)).astype(np.float64)
+    stats = _stats(maps)
+    channels = stats.low.size
+    low, high = stats.low.astype(np.float64), stats.high.astype(np.float64)
     fill = 0.0
     if mode == "layer":
         low, high = np.full(channels, low.min()), np.full(channels, high.max())
@@ -108,14 +134,14 @@ def scaling(maps: np.ndarray, mode: str = "channel") -> Scaling:
     return Scaling(gain=gain.astype(np.float32), bias=bias.astype(np.float32))
 
 
-def order_channels(maps: np.ndarray, order: str = "index") -> np.ndarray:
+def order_channels(maps: np.ndarray | ChannelStats, order: str = "index") -> np.ndarray:
     """Channel indices sorted by ``order``: ``"index"``, or descending ``"mean"`` or ``"max"``."""
     if order not in ORDERS:
         raise ValueError(f"unknown channel order {order!r}; use one of {', '.join(ORDERS)}.")
+    stats = _stats(maps)
     if order == "index":
-        return np.arange(maps.shape[-1])
-    stat = maps.mean(axis=(0, 1)) if order == "mean" else maps.max(axis=(0, 1))
-    return np.argsort(-stat, kind="stable")
+        return np.arange(stats.low.size)
+    return np.argsort(-(stats.mean if order == "mean" else stats.high), kind="stable")
 
 
 def _as_slice(channels: np.ndarray) -> slice | None:

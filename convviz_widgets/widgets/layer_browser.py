@@ -22,10 +22,11 @@ from ..engine.render import (
     NORMALIZATIONS,
     ORDERS,
     ChannelGrid,
+    ChannelStats,
     colormap_lut,
-    dead_channels,
     order_channels,
     render_channel_grid,
+    scaling,
 )
 from .base import PictureFigure, SnapshotMixin, colorscale_colors, one_sentence, status_html
 
@@ -310,7 +311,7 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
 
     def page_channels(self) -> np.ndarray:
         """Channel indices on the current page, in the current order."""
-        order = order_channels(self._maps(), self.order)
+        order = order_channels(self._stats(), self.order)
         return order[self.page * self.page_size : (self.page + 1) * self.page_size]
 
     def _info(self) -> LayerInfo:
@@ -319,6 +320,10 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
     def _maps(self) -> np.ndarray:
         assert self._input is not None
         return self.probe.activations(self._input, self.layer)
+
+    def _stats(self) -> ChannelStats:
+        assert self._input is not None
+        return self.probe.channel_stats(self._input, self.layer)
 
     @contextlib.contextmanager
     def _batch(self) -> Iterator[None]:
@@ -342,10 +347,11 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
             self._show_error(err)
 
     def _render_grid(self, maps: np.ndarray) -> None:
-        columns = min(self.columns, len(self.page_channels()))
+        channels = self.page_channels()
+        columns = min(self.columns, len(channels))
         tile = max(4, (self.grid_width - (columns - 1)) // max(1, columns))
-        self._grid = render_channel_grid(maps, self.page_channels(), columns=columns, tile=tile,
-                                         cmap=self.cmap, norm=self.norm)
+        self._grid = render_channel_grid(maps, channels, columns=columns, tile=tile,
+                                         cmap=self.cmap, norm=scaling(self._stats(), self.norm))
         height, width = self._grid.indices.shape
         self.grid.show(self._grid.to_png(), width, height)
 
@@ -362,11 +368,12 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
     def _describe(self, maps: np.ndarray) -> str:
         info = self._info()
         height, width, channels = maps.shape
-        dead = int(dead_channels(maps).sum())
+        stats = self._stats()
+        dead = int(stats.dead.sum())
         parts = [
             f"{info.path} ({info.kind})",
             f"{height}×{width}×{channels}",
-            f"values [{maps.min():.3g}, {maps.max():.3g}]",
+            f"values [{stats.low.min():.3g}, {stats.high.max():.3g}]",
             f"{dead} dead channel{'s' if dead != 1 else ''}",
             f"page {self.page + 1}/{self.page_count}",
         ]

@@ -165,3 +165,10 @@ def test_widgets_share_one_probe_per_model():
     model = ones_conv_model()
     assert shared_probe(model) is shared_probe(model)
     assert shared_probe(model) is not shared_probe(model, preprocess=np.negative)
+
+
+def test_channel_stats_are_computed_once_per_image_and_layer():
+    probe = ActivationProbe(ones_conv_model())
+    stats = probe.channel_stats(RAMP, "conv")
+    assert (stats.low[0], stats.high[0], stats.mean[0]) == (10.0, 50.0, 30.0)
+    assert probe.channel_stats(RAMP.copy(), "conv") is stats
