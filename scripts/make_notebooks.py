@@ -60,7 +60,8 @@ NOTEBOOKS = {
         ),
         new_markdown_cell("`snapshot()` returns the grid on display; `save()` writes it as PNG."),
         new_code_cell(
-            "import tempfile, pathlib\n\n"
+            "import pathlib\n"
+            "import tempfile\n\n"
             "grid = browser.snapshot()\n"
             "path = browser.save(pathlib.Path(tempfile.mkdtemp()) / \"grid.png\")\n"
             "print(grid.shape, grid.dtype, path.name)\n"
@@ -76,7 +77,7 @@ NOTEBOOKS = {
             "and one `ActivationProbe` pass serves all layers."
         ),
         new_code_cell(
-            "import numpy as np\n"
+            "import numpy as np\n\n"
             "from convviz_widgets import ActivationProbe, LayerBrowser, zoo\n"
             "from convviz_widgets.export import layer_grid, show_grid\n\n"
             "model = zoo.load_model(\"shapes\")\n"
@@ -114,7 +115,7 @@ NOTEBOOKS = {
             "each block (detail fades block by block).\n\n" + VGG_NOTE
         ),
         new_code_cell(
-            "import keras\n"
+            "import keras\n\n"
             "from convviz_widgets import ActivationProbe, LayerBrowser, zoo\n"
             "from convviz_widgets.export import layer_grid, show_grid\n\n"
             "model = keras.applications.VGG16(weights=None)  # weights=\"imagenet\" online\n"

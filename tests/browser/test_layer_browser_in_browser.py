@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from convviz_widgets import LayerBrowser, zoo
+from convviz_widgets.engine.render import decode_png
+
 from page_tools import (
     assert_no_widget_errors,
     image_bytes,
@@ -14,9 +18,6 @@ from page_tools import (
     slider_readout,
     wait_for_new_image,
 )
-
-from convviz_widgets import LayerBrowser, zoo
-from convviz_widgets.engine.render import decode_png
 
 TOUR = "notebooks/01_tour.ipynb"
 pytestmark = pytest.mark.browser

@@ -5,10 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from tiny_models import nested_model, ones_conv_model
 
 from convviz_widgets.engine.capture import capture_outputs
 from convviz_widgets.engine.probe import ActivationProbe, shared_probe
+
+from tiny_models import nested_model, ones_conv_model
 
 RAMP = np.arange(16, dtype=np.uint8).reshape(4, 4)  # a grayscale image: x[i, j] = 4 i + j
 

@@ -7,12 +7,13 @@ from typing import ClassVar
 import comm
 import numpy as np
 import pytest
-from tiny_models import nested_model, ones_conv_model
 from traitlets import TraitError
 
 from convviz_widgets import LayerBrowser, zoo
 from convviz_widgets.engine.probe import ActivationProbe
 from convviz_widgets.engine.render import decode_png
+
+from tiny_models import nested_model, ones_conv_model
 
 
 class RecordingComm(comm.DummyComm):
