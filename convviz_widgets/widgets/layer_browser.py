@@ -183,9 +183,18 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
         ]
 
     # -- validation ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _rejecting_bad_values(self) -> Iterator[None]:
+        """Turn a ValueError into a TraitError, after showing it in the status line."""
+        try:
+            yield
+        except ValueError as err:
+            self._show_error(err)
+            raise TraitError(str(err)) from None
+
     @validate("layer")
     def _validate_layer(self, proposal: dict[str, Any]) -> str:
-        try:
+        with self._rejecting_bad_values():
             info = self.probe.layer(proposal["value"])
             if not info.is_spatial:
                 raise ValueError(
@@ -193,27 +202,18 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
                     f"not feature maps; choose a conv or pool layer such as "
                     f"{self._spatial[-1].path!r}."
                 )
-        except ValueError as err:
-            self._show_error(err)
-            raise TraitError(str(err)) from None
         return info.path
 
     @validate("cmap")
     def _validate_cmap(self, proposal: dict[str, Any]) -> str:
-        try:
+        with self._rejecting_bad_values():
             colormap_lut(proposal["value"])
-        except ValueError as err:
-            self._show_error(err)
-            raise TraitError(str(err)) from None
         return proposal["value"]
 
     @validate("image")
     def _validate_image(self, proposal: dict[str, Any]) -> Any:
-        try:
+        with self._rejecting_bad_values():
             self._input = self._prepare(proposal["value"])
-        except ValueError as err:
-            self._show_error(err)
-            raise TraitError(str(err)) from None
         return proposal["value"]
 
     @validate("page")

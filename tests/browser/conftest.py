@@ -8,13 +8,13 @@ Fixtures
     ``page`` (function)        a fresh context + page; only 127.0.0.1/localhost requests go out;
                                console messages (``page.console_messages``) and page errors
                                (``page.page_errors``) are recorded; fails the test on
-                               "Error displaying widget"; on failure a screenshot goes to
+                               "Error displaying widget" (see ``widget_errors``); on failure a screenshot goes to
                                ``test-artifacts/<test name>.png``.
 
 Helpers (plain functions; import them with ``from conftest import ...`` or pass them around)
     ``open_notebook_in_lab(page, lab_server, notebook_path, timeout=180)``
     ``open_notebook_in_voila(page, voila_server, notebook_path, selector, timeout=180)``
-    ``assert_no_widget_errors(page)``
+    ``assert_no_widget_errors(page)`` / ``widget_errors(page) -> list[str]``
     ``image_bytes(page, locator) -> bytes``
     ``press_slider(page, slider_locator, key, times=1)``
     ``wait_for_image_change(page, locator, old_bytes, timeout=30) -> bytes``
@@ -121,6 +121,8 @@ def _server_environment(home: Path) -> dict[str, str]:
         },
         # Otherwise cells scrolled out of view are not rendered.
         "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+        # Never write outputs back into the repository's notebooks.
+        "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
     }
     for plugin, values in user_settings.items():
         target = settings / f"{plugin}.jupyterlab-settings"
@@ -368,7 +370,7 @@ def page(browser, request):
         yield new_page
         call_report = getattr(request.node, "_browser_report_call", None)
         test_failed = call_report is None or call_report.failed
-        widget_error = WIDGET_ERROR in _page_text(new_page)
+        widget_error = widget_errors(new_page)
         if test_failed or widget_error:
             with contextlib.suppress(Exception):
                 ARTIFACTS.mkdir(exist_ok=True)
@@ -376,7 +378,7 @@ def page(browser, request):
                     path=str(ARTIFACTS / f"{_safe_name(request.node.name)}.png"), full_page=True
                 )
         if widget_error and not test_failed:
-            pytest.fail(_widget_error_message(new_page), pytrace=False)
+            pytest.fail(_widget_error_message(new_page, widget_error), pytrace=False)
     finally:
         context.close()
 
@@ -399,20 +401,47 @@ def pytest_runtest_makereport(item, call):
 # --------------------------------------------------------------------------- helpers
 
 
-def _widget_error_message(page) -> str:
-    text = _page_text(page)
-    lines = [line for line in text.splitlines() if WIDGET_ERROR in line]
-    errors = getattr(page, "page_errors", [])
-    message = f"the page shows {WIDGET_ERROR!r}: " + " | ".join(lines[:5])
-    if errors:
-        message += "\npage errors:\n" + "\n".join(errors[-5:])
+_WIDGET_ERRORS_JS = """
+() => {
+  const found = [];
+  const text = document.body ? document.body.innerText : '';
+  for (const line of text.split('\\n'))
+    if (line.includes('Error displaying widget')) found.push(line.trim());
+  // ipywidgets 8 shows a "broken" icon instead when a widget's model/view class fails to load.
+  document.querySelectorAll('.jupyter-widgets-error-widget').forEach(e =>
+    found.push('ipywidgets error widget: ' + e.innerText.trim()));
+  return found;
+}
+"""
+
+
+def widget_errors(page) -> list[str]:
+    """Widgets that failed to render on the page: "Error displaying widget" text, and
+    ipywidgets 8's error widgets ("Click to show javascript error.", when a widget's JavaScript
+    class could not be loaded). Empty when all is well (or the page is gone)."""
+    try:
+        return page.evaluate(_WIDGET_ERRORS_JS)
+    except Exception:  # a closed or crashed page
+        return []
+
+
+def _widget_error_message(page, found: list[str]) -> str:
+    message = "widgets failed to render: " + " | ".join(found[:5])
+    console_errors = [m for m in getattr(page, "console_messages", []) if m.startswith("[error]")]
+    page_errors = getattr(page, "page_errors", [])
+    if console_errors:
+        message += "\nconsole errors:\n" + "\n".join(e[:1500] for e in console_errors[-3:])
+    if page_errors:
+        message += "\npage errors:\n" + "\n".join(e[:1500] for e in page_errors[-3:])
     return message
 
 
 def assert_no_widget_errors(page) -> None:
-    """Fail if the page shows "Error displaying widget" (a widget's JavaScript failed)."""
-    if WIDGET_ERROR in _page_text(page):
-        raise AssertionError(_widget_error_message(page))
+    """Fail if a widget failed to render: the page shows "Error displaying widget" or an
+    ipywidgets error widget (its JavaScript failed). The message includes console errors."""
+    found = widget_errors(page)
+    if found:
+        raise AssertionError(_widget_error_message(page, found))
 
 
 _LAB_STATE_JS = """
