@@ -1,91 +1,301 @@
-"""Playwright helpers: open notebooks in JupyterLab or Voila, press slider keys, read images."""
+"""Playwright helpers: open notebooks in JupyterLab or Voila, find widget errors, read images and
+press slider keys."""
 
-from __future__ import annotations
 
 import base64
+import contextlib
+import os
 import time
+from pathlib import Path
+from urllib.parse import quote
 
-from playwright.sync_api import Locator, Page
-
-from lab_harness import Server
-
-KERNEL_IDLE = "Python 3 (ipykernel) | Idle"
+from jupyter_servers import _ANSI, ARTIFACTS, KERNEL_IDLE, REPO, Server
 
 
-def open_notebook_in_lab(page: Page, lab: Server, path: str, timeout: float = 240) -> None:
-    """Open ``path`` in JupyterLab, run every cell, and wait until all have run without error."""
-    page.goto(lab.url(f"/lab/tree/{path}?reset"))
-    page.wait_for_selector(".jp-Notebook", timeout=timeout * 1000)
-    # The execution indicator reads idle before the kernel connects; Run All is dropped then.
-    page.wait_for_function(f"document.body.innerText.includes({KERNEL_IDLE!r})",
-                           timeout=timeout * 1000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
-        if prompts and all(p.strip().startswith("[") and p.strip()[1:2].isdigit()
-                           for p in prompts):
-            break
-        time.sleep(0.5)
-    else:
-        raise AssertionError(f"cells did not finish in {timeout} s: {prompts}")
-    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-                          ", .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
-    tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
-    assert not tracebacks, f"a cell failed:\n{tracebacks[0][:2000]}"
+def _page_text(page) -> str:
+    try:
+        return page.evaluate("() => document.body ? document.body.innerText : ''")
+    except Exception:  # a closed or crashed page has no text
+        return ""
 
 
-def open_notebook_in_voila(page: Page, voila: Server, path: str, selector: str,
-                           timeout: float = 240) -> None:
-    """Open ``path`` in Voila (which runs it) and wait until ``selector`` is visible."""
-    page.goto(voila.url(f"/voila/render/{path}"))
-    page.wait_for_selector(selector, state="visible", timeout=timeout * 1000)
+
+# --------------------------------------------------------------------------- helpers
 
 
-def assert_no_widget_errors(page: Page) -> None:
-    """Fail if any widget failed to render."""
-    text = page.locator("body").inner_text()
-    assert "Error displaying widget" not in text, "a widget failed to render"
+_WIDGET_ERRORS_JS = """
+() => {
+  const found = [];
+  const text = document.body ? document.body.innerText : '';
+  for (const line of text.split('\\n'))
+    if (line.includes('Error displaying widget')) found.push(line.trim());
+  // ipywidgets 8 shows a "broken" icon instead when a widget's model/view class fails to load.
+  document.querySelectorAll('.jupyter-widgets-error-widget').forEach(e =>
+    found.push('ipywidgets error widget: ' + e.innerText.trim()));
+  return found;
+}
+"""
 
 
-def image_bytes(page: Page, locator: Locator) -> bytes:
-    """The bytes behind an ``<img src>`` or SVG ``<image href>``, fetched inside the page."""
-    url = locator.evaluate("e => e.getAttribute('src') || e.getAttribute('href') || "
-                           "e.getAttribute('xlink:href')")
-    assert url, "the image has no source"
-    encoded = page.evaluate(
-        """async url => {
-            const buffer = await (await fetch(url)).arrayBuffer();
-            let binary = '';
-            const bytes = new Uint8Array(buffer);
-            for (let i = 0; i < bytes.length; i += 8192)
-                binary += String.fromCharCode(...bytes.subarray(i, i + 8192));
-            return btoa(binary);
-        }""",
-        url,
+def widget_errors(page) -> list[str]:
+    """Widgets that failed to render on the page: "Error displaying widget" text, and
+    ipywidgets 8's error widgets ("Click to show javascript error.", when a widget's JavaScript
+    class could not be loaded). Empty when all is well (or the page is gone)."""
+    try:
+        return page.evaluate(_WIDGET_ERRORS_JS)
+    except Exception:  # a closed or crashed page
+        return []
+
+
+def _widget_error_message(page, found: list[str]) -> str:
+    message = "widgets failed to render: " + " | ".join(found[:5])
+    console_errors = [m for m in getattr(page, "console_messages", []) if m.startswith("[error]")]
+    page_errors = getattr(page, "page_errors", [])
+    if console_errors:
+        message += "\nconsole errors:\n" + "\n".join(e[:1500] for e in console_errors[-3:])
+    if page_errors:
+        message += "\npage errors:\n" + "\n".join(e[:1500] for e in page_errors[-3:])
+    return message
+
+
+def assert_no_widget_errors(page) -> None:
+    """Fail if a widget failed to render: the page shows "Error displaying widget" or an
+    ipywidgets error widget (its JavaScript failed). The message includes console errors."""
+    found = widget_errors(page)
+    if found:
+        raise AssertionError(_widget_error_message(page, found))
+
+
+_LAB_STATE_JS = """
+() => {
+  const app = window.jupyterapp;
+  if (!app) return {error: 'window.jupyterapp is missing (start Lab with expose_app_in_browser)'};
+  const panel = app.shell.currentWidget;
+  if (!panel || !panel.content || !panel.content.widgets || !panel.sessionContext)
+    return {error: 'the current widget is not a notebook'};
+  const cells = [];
+  panel.content.widgets.forEach((cell, index) => {
+    if (cell.model.type !== 'code') return;
+    const prompt = cell.node.querySelector('.jp-InputPrompt');
+    const outputs = cell.model.outputs ? cell.model.outputs.toJSON() : [];
+    cells.push({
+      index,
+      source: cell.model.sharedModel.getSource(),
+      count: cell.model.executionCount,
+      prompt: prompt ? prompt.innerText.trim() : '',
+      errors: outputs.filter(o => o.output_type === 'error')
+                     .map(o => (o.traceback || []).join('\\n') || `${o.ename}: ${o.evalue}`),
+      stderr: outputs.filter(o => o.output_type === 'stream' && o.name === 'stderr')
+                     .map(o => Array.isArray(o.text) ? o.text.join('') : o.text),
+    });
+  });
+  const session = panel.sessionContext.session;
+  const kernel = session && session.kernel;
+  return {
+    path: panel.context ? panel.context.path : '',
+    kernel: kernel ? kernel.status : 'no kernel',
+    connection: kernel ? kernel.connectionStatus : 'none',
+    cells,
+  };
+}
+"""
+
+
+def _lab_state(page) -> dict:
+    return page.evaluate(_LAB_STATE_JS)
+
+
+def _status_bar_text(page) -> str:
+    return page.evaluate(
+        "() => { const bar = document.querySelector('#jp-main-statusbar');"
+        " return bar ? bar.innerText : ''; }"
     )
-    return base64.b64decode(encoded)
 
 
-def press_slider(slider: Locator, key: str, times: int = 1) -> None:
-    """Focus an ipywidgets slider's handle and press ``key`` (ArrowRight, End, …)."""
-    handle = slider.locator(".noUi-handle").first
+def _clean(text: str, chars: int = 3000) -> str:
+    text = _ANSI.sub("", text)
+    return text if len(text) <= chars else "…" + text[-chars:]
+
+
+def _describe_cells(state: dict) -> str:
+    rows = []
+    for cell in state.get("cells", []):
+        first_line = (cell["source"].strip().splitlines() or [""])[0][:60]
+        rows.append(f"  cell {cell['index']}: prompt {cell['prompt']!r}  {first_line}")
+    return "\n".join(rows)
+
+
+def _stderr_text(state: dict) -> str:
+    chunks = [text for cell in state.get("cells", []) for text in cell["stderr"]]
+    return _clean("".join(chunks), 2000)
+
+
+def open_notebook_in_lab(page, lab_server: Server, notebook_path: str, timeout: float = 180):
+    """Open ``notebook_path`` (relative to the repo root) in JupyterLab, run all cells, and wait.
+
+    Waits until the status bar reads ``Python 3 (ipykernel) | Idle`` (before that a Run All is
+    silently dropped), runs ``notebook:run-all-cells`` (re-issued once if nothing started), then
+    waits until every non-empty code cell has an execution count, no ``[*]`` prompt is left and
+    the kernel is idle. Raises ``AssertionError`` with the traceback (and stderr) if a cell
+    failed, or with the cells' prompts if ``timeout`` seconds (for the whole call) ran out.
+    """
+    deadline = time.monotonic() + timeout
+    remaining_ms = lambda: max(1_000.0, (deadline - time.monotonic()) * 1000)  # noqa: E731
+    path = quote(notebook_path.lstrip("/"))
+    page.goto(lab_server.url(f"/lab/tree/{path}?reset"))
+    page.wait_for_selector(".jp-Notebook", timeout=remaining_ms())
+    try:
+        page.wait_for_function(
+            """text => {
+                const bar = document.querySelector('#jp-main-statusbar');
+                return !!bar && bar.innerText.includes(text);
+            }""",
+            arg=KERNEL_IDLE,
+            timeout=remaining_ms(),
+        )
+    except Exception as error:
+        raise AssertionError(
+            f"the kernel of {notebook_path} did not become {KERNEL_IDLE!r} within {timeout} s; "
+            f"status bar: {_status_bar_text(page)!r}; server log:\n{lab_server.log_tail(2000)}"
+        ) from error
+
+    def run_all() -> None:
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    run_all()
+    started_by = time.monotonic() + 15
+    reissued = False
+    state: dict = {}
+    while time.monotonic() < deadline:
+        state = _lab_state(page)
+        if "error" in state:
+            raise AssertionError(f"{notebook_path}: {state['error']}")
+        cells = [cell for cell in state["cells"] if cell["source"].strip()]
+        running = any("*" in cell["prompt"] for cell in cells)
+        failures = [cell for cell in cells if cell["errors"]]
+        if failures and not running and state["kernel"] == "idle":
+            cell = failures[0]
+            raise AssertionError(
+                f"{notebook_path}: cell {cell['index']} failed:\n"
+                f"{cell['source'][:500]}\n--- traceback ---\n{_clean(cell['errors'][0])}\n"
+                f"--- stderr ---\n{_stderr_text(state)}"
+            )
+        done = all(cell["count"] is not None for cell in cells)
+        if done and not running and state["kernel"] == "idle":
+            return
+        started = running or any(cell["count"] is not None for cell in cells)
+        if not started and not reissued and time.monotonic() > started_by:
+            run_all()  # the first request was dropped (kernel not really ready)
+            reissued = True
+        time.sleep(0.25)
+    raise AssertionError(
+        f"{notebook_path}: cells did not finish within {timeout} s (kernel "
+        f"{state.get('kernel')!r}, connection {state.get('connection')!r}):\n"
+        f"{_describe_cells(state)}\n--- stderr ---\n{_stderr_text(state)}"
+    )
+
+
+_VOILA_ERRORS_JS = """
+() => Array.from(document.querySelectorAll(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .output_error'))
+    .map(e => e.innerText)
+    .filter(t => t.includes('Traceback') || /\\w+Error\\b/.test(t))
+"""
+
+
+def open_notebook_in_voila(
+    page, voila_server: Server, notebook_path: str, selector: str, timeout: float = 180
+):
+    """Open ``notebook_path`` in Voila (which runs it) and wait until ``selector`` is visible.
+
+    Raises ``AssertionError`` early with the traceback if the page shows a failed cell, or with
+    the page text if ``selector`` did not appear within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    path = quote(notebook_path.lstrip("/"))
+    page.goto(voila_server.url(f"/voila/render/{path}"), wait_until="commit")
+    target = page.locator(selector).first
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if target.is_visible():
+                return
+        failures = []
+        with contextlib.suppress(Exception):
+            failures = page.evaluate(_VOILA_ERRORS_JS)
+        if failures:
+            raise AssertionError(
+                f"{notebook_path} failed in Voila:\n{_clean(failures[0])}\n"
+                f"server log:\n{voila_server.log_tail(2000)}"
+            )
+        time.sleep(0.25)
+    raise AssertionError(
+        f"{selector!r} did not appear in Voila's rendering of {notebook_path} within {timeout} s;"
+        f" page text:\n{_clean(_page_text(page), 2000)}\nserver log:\n{voila_server.log_tail(2000)}"
+    )
+
+
+_FETCH_BASE64_JS = """
+async url => {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`fetch ${url}: HTTP ${response.status}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 8192)
+    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+  return btoa(binary);
+}
+"""
+
+
+def image_bytes(page, locator) -> bytes:
+    """The bytes behind an HTML ``<img src>`` or an SVG ``<image href>``, fetched in the page.
+
+    Works for ``blob:``, ``data:`` and same-origin URLs (ipywidgets ``Image`` uses ``blob:``).
+    """
+    url = locator.evaluate(
+        "e => e.getAttribute('src') || e.getAttribute('href') || "
+        "e.getAttributeNS('http://www.w3.org/1999/xlink', 'href') || ''"
+    )
+    if not url:
+        raise AssertionError("the image element has no src/href")
+    return base64.b64decode(page.evaluate(_FETCH_BASE64_JS, url))
+
+
+def press_slider(page, slider_locator, key: str, times: int = 1) -> None:
+    """Focus the ``.noUi-handle`` of an ipywidgets slider and press ``key`` ``times`` times.
+
+    ``slider_locator`` is the slider widget (``.widget-slider`` or an element added with
+    ``add_class``) or anything containing it; keys: ArrowRight/ArrowLeft/Home/End/PageUp...
+    """
+    handle = slider_locator.locator(".noUi-handle").first
+    handle.scroll_into_view_if_needed()
     handle.focus()
     for _ in range(times):
-        handle.press(key)
+        page.keyboard.press(key)
 
 
-def wait_for_new_image(page: Page, locator: Locator, old: bytes, timeout: float = 30) -> bytes:
-    """Poll until the image's bytes differ from ``old``; return the new bytes."""
+def wait_for_image_change(page, locator, old_bytes: bytes, timeout: float = 30) -> bytes:
+    """Poll ``image_bytes(page, locator)`` until it differs from ``old_bytes``; return it."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        current = image_bytes(page, locator)
-        if current != old:
-            return current
-        time.sleep(0.2)
-    raise AssertionError(f"the image did not change within {timeout} s")
+    while True:
+        with contextlib.suppress(Exception):  # the element may be replaced while re-rendering
+            current = image_bytes(page, locator)
+            if current != old_bytes:
+                return current
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the image did not change within {timeout} s")
+        time.sleep(0.1)
 
 
-def slider_readout(slider: Locator) -> str:
-    """The text of a slider's readout."""
-    return slider.locator(".widget-readout").first.inner_text().strip()
+def screenshot_path(name: str) -> Path:
+    """Where a screenshot called ``name`` goes: ``docs/`` when CONVVIZ_UPDATE_SCREENSHOTS=1,
+    else ``test-artifacts/`` (git-ignored)."""
+    if os.environ.get("CONVVIZ_UPDATE_SCREENSHOTS") == "1":
+        return REPO / "docs" / name
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
+
+
+def slider_readout(slider_locator) -> str:
+    """The text of an ipywidgets slider's readout."""
+    return slider_locator.locator(".widget-readout").first.inner_text().strip()

@@ -15,8 +15,9 @@ from page_tools import (
     open_notebook_in_lab,
     open_notebook_in_voila,
     press_slider,
+    screenshot_path,
     slider_readout,
-    wait_for_new_image,
+    wait_for_image_change,
 )
 
 TOUR = "notebooks/01_tour.ipynb"
@@ -48,22 +49,22 @@ def scrub_and_check(page, reference) -> None:
     np.testing.assert_array_equal(decode_png(first), expected_snapshot(reference, 0, 0))
 
     layer_slider = browser.locator(".convviz-layer-slider")
-    press_slider(layer_slider, "ArrowRight")
-    second = wait_for_new_image(page, grid, first)
+    press_slider(page, layer_slider, "ArrowRight")
+    second = wait_for_image_change(page, grid, first)
     assert slider_readout(layer_slider) == "1"
     np.testing.assert_array_equal(decode_png(second), expected_snapshot(reference, 1, 0))
 
-    press_slider(layer_slider, "End")  # the last conv layer: 64 channels, 4 pages of 16
+    press_slider(page, layer_slider, "End")  # the last conv layer: 64 channels, 4 pages of 16
     last = len(reference.probe.spatial_layers) - 1
-    third = wait_for_new_image(page, grid, second)
+    third = wait_for_image_change(page, grid, second)
     assert slider_readout(layer_slider) == str(last)
     np.testing.assert_array_equal(decode_png(third), expected_snapshot(reference, last, 0))
 
     page_slider = browser.locator(".convviz-page-slider")
-    press_slider(page_slider, "ArrowRight")
-    on_page_two = wait_for_new_image(page, grid, third)
-    press_slider(page_slider, "ArrowRight")
-    fourth = wait_for_new_image(page, grid, on_page_two)
+    press_slider(page, page_slider, "ArrowRight")
+    on_page_two = wait_for_image_change(page, grid, third)
+    press_slider(page, page_slider, "ArrowRight")
+    fourth = wait_for_image_change(page, grid, on_page_two)
     assert slider_readout(page_slider) == "2"
     np.testing.assert_array_equal(decode_png(fourth), expected_snapshot(reference, last, 2))
     assert "page 3/4" in browser.locator(".convviz-status").inner_text()
@@ -72,8 +73,6 @@ def scrub_and_check(page, reference) -> None:
 
 def test_tour_in_jupyterlab_scrubs_layers_and_pages_with_the_keyboard(page, lab_server,
                                                                       reference):
-    from conftest import screenshot_path
-
     open_notebook_in_lab(page, lab_server, TOUR)
     page.locator(".convviz-layer-browser").first.scroll_into_view_if_needed()
     scrub_and_check(page, reference)
