@@ -52,3 +52,23 @@ def _recording(call: Any, path: str, captured: dict[str, Any]) -> Any:
         return output
 
     return recording_call
+
+
+@contextmanager
+def linear_activation(layer: Any) -> Iterator[Any]:
+    """Within the block, ``layer`` skips its built-in activation (softmax, sigmoid, …).
+
+    Used while tracing a gradient function so that class scores are taken on the logits, as
+    Grad-CAM recommends, without editing the user's model: the activation is restored on exit,
+    even when the call raises.
+    """
+    original = layer.activation
+    layer.activation = _identity
+    try:
+        yield original
+    finally:
+        layer.activation = original
+
+
+def _identity(x: Any) -> Any:
+    return x

@@ -187,7 +187,8 @@ class ActivationProbe:
 
         return tf.function(extract, input_signature=[signature])
 
-    def _model_input(self, image: ImageInput) -> np.ndarray:
+    def model_input(self, image: ImageInput) -> np.ndarray:
+        """The float32 batch ``(1, H, W, C)`` fed to the model: the pixels, preprocessed."""
         batch = np.array(image.pixels[None])  # a writable copy for in-place preprocessors
         if self.preprocess is not None:
             batch = self.preprocess(batch)
@@ -199,7 +200,7 @@ class ActivationProbe:
     def _forward(self, image: ImageInput) -> ActivationRecord:
         if self._extractor is None:
             self._extractor = self._build_extractor()
-        prediction, captured = self._extractor(self._model_input(image))
+        prediction, captured = self._extractor(self.model_input(image))
         self.forward_passes += 1
         outputs = {path: np.asarray(t)[0] for path, t in captured.items()}
         if not self._shapes_known:

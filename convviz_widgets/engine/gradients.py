@@ -1,0 +1,216 @@
+"""Class scores and every layer's gradient from one forward and one backward pass.
+
+Targets say *what* to explain (a class on its logit or probability, the positive or negative
+side of a single-unit sigmoid model); :class:`LayerGradients` computes, for a batch of targets
+at once, every watched layer's activations and the gradient of each target's score with
+respect to them — the inputs of the CAM methods in :mod:`convviz_widgets.engine.cam`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .cache import ByteLRU
+from .capture import capture_outputs, linear_activation
+from .images import ImageInput, ImageSource
+from .layers import LayerInfo
+
+_SQUASHING = {"softmax": "softmax", "sigmoid": "sigmoid"}
+
+
+@dataclass(frozen=True)
+class ClassTarget:
+    """Explain class ``index``, scored on its logit (default) or its probability."""
+
+    index: int
+    on: str = "logit"
+
+    def __post_init__(self) -> None:
+        if self.on not in ("logit", "probability"):
+            raise ValueError(f"a class is scored on 'logit' or 'probability', not {self.on!r}.")
+
+
+@dataclass(frozen=True)
+class BinaryTarget:
+    """For a single-unit sigmoid model: evidence for the positive class, or for the negative."""
+
+    positive: bool = True
+    on: str = "logit"
+
+
+Target = ClassTarget | BinaryTarget
+
+
+@dataclass(frozen=True)
+class OutputHead:
+    """How the model's output relates to its logits."""
+
+    layer: Any
+    squashing: str | None  # "softmax", "sigmoid" or None (the output is already a logit)
+    units: int
+
+
+def output_head(layers: Sequence[LayerInfo], model: Any) -> OutputHead:
+    """Find the layer whose activation turns logits into the model's output."""
+    last = layers[-1].layer
+    units = int(model.outputs[0].shape[-1]) if getattr(model, "outputs", None) else 0
+    name = getattr(getattr(last, "activation", None), "__name__", None)
+    return OutputHead(layer=last, squashing=_SQUASHING.get(name or ""), units=units)
+
+
+def target_weights(targets: Sequence[Target], head: OutputHead) -> np.ndarray:
+    """A ``(len(targets), units)`` matrix: row ``i`` picks target ``i``'s score from the logits."""
+    weights = np.zeros((len(targets), head.units), np.float32)
+    for row, target in enumerate(targets):
+        if isinstance(target, BinaryTarget):
+            if head.units != 1:
+                raise ValueError(
+                    f"a positive/negative target needs a single-unit sigmoid model; this model "
+                    f"has {head.units} outputs, so give a class index instead."
+                )
+            weights[row, 0] = 1.0 if target.positive else -1.0
+        else:
+            if head.units == 1 and head.squashing == "sigmoid":
+                raise ValueError(
+                    "this model has a single sigmoid unit; explain BinaryTarget(positive=True) "
+                    "or BinaryTarget(positive=False) instead of a class index."
+                )
+            if not 0 <= target.index < head.units:
+                raise ValueError(
+                    f"class index {target.index} is out of range: the model has {head.units} "
+                    f"classes (0 to {head.units - 1})."
+                )
+            weights[row, target.index] = 1.0
+    return weights
+
+
+@dataclass(frozen=True)
+class GradientRecord:
+    """Activations of the watched layers and, per target, the gradients of its score."""
+
+    image: ImageInput
+    targets: tuple[Target, ...]
+    scores: np.ndarray  # (targets,) the score each target explains
+    probabilities: np.ndarray  # (units,) the model's output
+    activations: dict[str, np.ndarray]  # path -> (H, W, C)
+    gradients: dict[str, np.ndarray]  # path -> (targets, H, W, C)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [*self.activations.values(), *self.gradients.values()]
+        return int(sum(a.nbytes for a in arrays))
+
+
+class LayerGradients:
+    """Gradients of class scores with respect to every watched layer, batched over targets.
+
+    One call runs the model once on a batch holding one copy of the image per target and one
+    backward pass for all of them (Selvaraju et al., 2017, arXiv:1610.02391, compute one target
+    at a time; batching targets makes switching among the top-k classes free afterwards).
+    The gradient function is traced once, lazily; results are cached by image and targets.
+
+    Parameters
+    ----------
+    probe : ActivationProbe
+        Supplies the model, its preprocessing, its layers and image preparation.
+    layers : sequence of LayerInfo, optional
+        Layers to differentiate; by default every conv layer.
+    """
+
+    def __init__(self, probe: Any, layers: Sequence[LayerInfo] | None = None,
+                 cache_bytes: int = 512 * 2**20) -> None:
+        self.probe = probe
+        self.layers = list(layers) if layers is not None else [
+            info for info in probe.spatial_layers if info.kind == "conv"]
+        if not self.layers:
+            raise ValueError("the model has no conv layer to explain; pass layers= explicitly.")
+        self.head = output_head(probe.layers, probe.model)
+        self._functions: dict[str, Any] = {}
+        self._cache: ByteLRU[GradientRecord] = ByteLRU(cache_bytes)
+        self.backward_passes = 0
+
+    def compute(self, image: ImageSource | ImageInput, targets: Sequence[Target]
+                ) -> GradientRecord:
+        """Activations and per-target gradients for ``image`` (cached)."""
+        prepared = self.probe.prepare(image)
+        targets = tuple(targets)
+        if not targets:
+            raise ValueError("give at least one target to explain.")
+        on = {t.on for t in targets}
+        if len(on) > 1:
+            raise ValueError("explain targets on logits and on probabilities in separate calls.")
+        key = (prepared.key, targets)
+        record = self._cache.get(key)
+        if record is None:
+            record = self._run(prepared, targets, on.pop())
+            self._cache.put(key, record, record.nbytes)
+        return record
+
+    def compute_top_k(self, image: ImageSource | ImageInput, k: int = 5, on: str = "logit"
+                      ) -> list[ClassTarget]:
+        """Gradients for the ``k`` most probable classes in one batched pass, cached per class.
+
+        Afterwards, explaining any of these classes costs no further pass.
+        """
+        prepared = self.probe.prepare(image)
+        probabilities = np.asarray(self.probe.predict(prepared)).ravel()
+        order = np.argsort(-probabilities, kind="stable")[: max(1, min(k, probabilities.size))]
+        targets = [ClassTarget(int(i), on) for i in order]
+        missing = [t for t in targets if (prepared.key, (t,)) not in self._cache]
+        if missing:
+            record = self._run(prepared, tuple(missing), on)
+            for row, target in enumerate(missing):
+                single = replace(record, targets=(target,), scores=record.scores[row : row + 1],
+                                 gradients={p: g[row : row + 1]
+                                            for p, g in record.gradients.items()})
+                self._cache.put((prepared.key, (target,)), single, single.nbytes)
+        return targets
+
+    def _function(self, on: str) -> Any:
+        if on not in self._functions:
+            self._functions[on] = self._build(on)
+        return self._functions[on]
+
+    def _build(self, on: str) -> Any:
+        model, layers, head = self.probe.model, self.layers, self.head
+        spec = self.probe.input_spec
+        squash = {"softmax": keras.activations.softmax, "sigmoid": keras.activations.sigmoid,
+                  None: lambda x: x}[head.squashing]
+
+        def scores_and_gradients(batch: tf.Tensor, weights: tf.Tensor) -> tuple:
+            with tf.GradientTape() as tape:
+                logits_only = linear_activation(head.layer) if head.squashing else nullcontext()
+                with capture_outputs(layers) as captured, logits_only:
+                    logits = model(batch, training=False)
+                watched = [captured[info.path] for info in layers]
+                probabilities = squash(logits)
+                scored = probabilities if on == "probability" else logits
+                scores = tf.reduce_sum(scored * weights, axis=-1)
+            gradients = tape.gradient(scores, watched)
+            return scores, probabilities[0], watched, gradients
+
+        signature = [tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32),
+                     tf.TensorSpec((None, head.units), tf.float32)]
+        return tf.function(scores_and_gradients, input_signature=signature)
+
+    def _run(self, image: ImageInput, targets: tuple[Target, ...], on: str) -> GradientRecord:
+        weights = target_weights(targets, self.head)
+        batch = np.repeat(self.probe.model_input(image), len(targets), axis=0)
+        scores, probabilities, watched, gradients = self._function(on)(batch, weights)
+        self.backward_passes += 1
+        paths = [info.path for info in self.layers]
+        return GradientRecord(
+            image=image,
+            targets=targets,
+            scores=np.asarray(scores),
+            probabilities=np.asarray(probabilities),
+            activations={p: np.asarray(a)[0] for p, a in zip(paths, watched, strict=True)},
+            gradients={p: np.asarray(g) for p, g in zip(paths, gradients, strict=True)},
+        )

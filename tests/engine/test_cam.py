@@ -1,0 +1,133 @@
+"""Class activation maps: hand-computed values, logits vs probabilities, one pass for all."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from convviz_widgets.engine.cam import METHODS, cam_sweep, compute_cam
+from convviz_widgets.engine.gradients import BinaryTarget, ClassTarget, LayerGradients
+from convviz_widgets.engine.probe import ActivationProbe
+
+from tiny_models import CAM_DENSE, cam_model, nested_model
+
+# conv output = the image itself (identity 1×1 kernel); channels x0, x1 on a 2×2 grid.
+IMAGE = np.array([[[10, 40], [200, 0]], [[0, 100], [50, 30]]], np.uint8)
+X = IMAGE.astype(np.float64)
+
+
+def gradients_for(model) -> LayerGradients:
+    return LayerGradients(ActivationProbe(model))
+
+
+def normalized(raw: np.ndarray) -> np.ndarray:
+    rectified = np.maximum(raw, 0)
+    return rectified / rectified.max()
+
+
+@pytest.mark.parametrize("cls", [0, 1])
+def test_gradcam_matches_hand_computed_values_on_a_fixed_weight_model(cls):
+    weights = CAM_DENSE[:, cls] / 4.0
+    expected = normalized(X[..., 0] * weights[0] + X[..., 1] * weights[1])
+    result = compute_cam(gradients_for(cam_model()), IMAGE, "conv", cls)
+    np.testing.assert_allclose(result.map, expected, atol=1e-5)
+    assert result.upsampled.shape == (2, 2)
+
+
+def test_probability_target_uses_the_softmax_gradient():
+    model = cam_model()
+    image = np.array([[[1, 0], [2, 1]], [[0, 1], [0, 0]]], np.uint8)  # small: softmax unsaturated
+    x = image.astype(np.float64)
+    logits = x.mean(axis=(0, 1)) @ CAM_DENSE
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    # d p_0 / d x_c[i, j] = p_0 (W[c, 0] - sum_k p_k W[c, k]) / 4
+    weights = p[0] * (CAM_DENSE[:, 0] - CAM_DENSE @ p) / 4.0
+    expected = normalized(x[..., 0] * weights[0] + x[..., 1] * weights[1])
+    logit_map = normalized(x[..., 0] * CAM_DENSE[0, 0] + x[..., 1] * CAM_DENSE[1, 0])
+    assert not np.allclose(expected, logit_map, atol=1e-3)  # the two targets really differ
+    result = compute_cam(gradients_for(model), image, "conv", ClassTarget(0, on="probability"))
+    np.testing.assert_allclose(result.map, expected, atol=1e-5)
+    np.testing.assert_allclose(result.score, p[0], rtol=1e-5)
+
+
+def test_the_users_softmax_is_untouched():
+    model = cam_model()
+    compute_cam(gradients_for(model), IMAGE, "conv", 0)
+    assert model.get_layer("predictions").activation is keras.activations.softmax
+    assert np.isclose(model(IMAGE[None].astype("float32")).numpy().sum(), 1.0)
+
+
+def test_gradcam_plus_plus_and_layercam_follow_their_formulas():
+    gradients = gradients_for(cam_model())
+    g = np.broadcast_to(CAM_DENSE[:, 0] / 4.0, X.shape)  # constant gradients for class 0
+    layer = compute_cam(gradients, IMAGE, "conv", 0, method="layercam")
+    np.testing.assert_allclose(layer.map, normalized((np.maximum(g, 0) * X).sum(-1)), atol=1e-5)
+    alpha = g**2 / (2 * g**2 + X.sum(axis=(0, 1)) * g**3)
+    weights = (alpha * np.maximum(g, 0)).sum(axis=(0, 1))
+    plus = compute_cam(gradients, IMAGE, "conv", 0, method="gradcam++")
+    np.testing.assert_allclose(plus.map, normalized(X @ weights), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_gives_a_map_in_the_unit_range_of_the_layer_shape(method):
+    probe = ActivationProbe(nested_model())
+    image = np.random.default_rng(3).integers(0, 256, (3, 3, 3), dtype=np.uint8)
+    result = compute_cam(LayerGradients(probe), image, "inner/mix", method=method)
+    assert result.map.shape == (3, 3) and result.map.dtype == np.float32
+    assert result.map.min() >= 0.0 and result.map.max() <= 1.0
+
+
+def test_a_sweep_over_every_conv_layer_is_one_backward_pass():
+    base = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    model = keras.Sequential([keras.Input((32, 32, 3)), base,
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(3, activation="softmax")])
+    gradients = gradients_for(model)
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    sweep = cam_sweep(gradients, image, 2)
+    assert len(sweep) == 13 and "vgg16/block5_conv3" in sweep
+    assert all(r.map.min() >= 0.0 and r.map.max() <= 1.0 for r in sweep.values())
+    assert gradients.backward_passes == 1
+    cam_sweep(gradients, image, 2, method="layercam")
+    assert gradients.backward_passes == 1  # another method on the same gradients
+
+
+def test_switching_among_the_top_k_classes_costs_no_new_pass():
+    model = cam_model()
+    gradients = gradients_for(model)
+    targets = gradients.compute_top_k(IMAGE, k=2)
+    assert gradients.backward_passes == 1
+    maps = [compute_cam(gradients, IMAGE, "conv", t).map for t in targets]
+    assert gradients.backward_passes == 1
+    for target, cam in zip(targets, maps, strict=True):
+        alone = compute_cam(gradients_for(cam_model()), IMAGE, "conv", target.index).map
+        np.testing.assert_allclose(cam, alone, atol=1e-6)
+
+
+def test_sigmoid_models_explain_positive_and_negative_evidence():
+    model = cam_model(activation="sigmoid")
+    inputs = keras.Input((2, 2, 2))
+    conv = model.get_layer("conv")(inputs)
+    single = keras.layers.Dense(1, activation="sigmoid", use_bias=False,
+                                kernel_initializer=keras.initializers.Constant([[1.0], [-1.0]]))(
+        keras.layers.GlobalAveragePooling2D()(conv))
+    binary = keras.Model(inputs, single)
+    gradients = gradients_for(binary)
+    positive = compute_cam(gradients, IMAGE, "conv", "positive").map
+    negative = compute_cam(gradients, IMAGE, "conv", BinaryTarget(positive=False)).map
+    np.testing.assert_allclose(positive, normalized(X[..., 0] - X[..., 1]), atol=1e-5)
+    np.testing.assert_allclose(negative, normalized(X[..., 1] - X[..., 0]), atol=1e-5)
+    with pytest.raises(ValueError, match="single sigmoid unit"):
+        compute_cam(gradients, IMAGE, "conv", 0)
+
+
+def test_bad_targets_and_layers_are_clear_errors():
+    gradients = gradients_for(cam_model())
+    with pytest.raises(ValueError, match="out of range: the model has 2 classes"):
+        compute_cam(gradients, IMAGE, "conv", 7)
+    with pytest.raises(ValueError, match="not a conv layer"):
+        compute_cam(gradients, IMAGE, "gap", 0)
+    with pytest.raises(ValueError, match="unknown CAM method"):
+        compute_cam(gradients, IMAGE, "conv", 0, method="magic")

@@ -1,0 +1,30 @@
+"""The ``convviz`` command renders the same grid as the library and reports bad input plainly."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convviz_widgets import zoo
+from convviz_widgets.cli import main
+from convviz_widgets.engine.render import decode_png
+from convviz_widgets.export import layer_grid
+
+
+def test_layers_lists_every_layer_with_kind_and_shape(capsys):
+    assert main(["layers", "--model", "shapes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "block1_conv1 (conv) 64×64×16" in lines
+
+
+def test_render_writes_the_library_grid(tmp_path):
+    out = tmp_path / "grid.png"
+    assert main(["render", "--image", "star", "--layer", "block2_conv1", "--out", str(out),
+                 "--columns", "8", "--tile", "32"]) == 0
+    expected = layer_grid(zoo.load_model("shapes"), zoo.load_image("star"), "block2_conv1",
+                          columns=8, tile=32)
+    np.testing.assert_array_equal(decode_png(out.read_bytes()), expected.rgb)
+
+
+def test_a_dense_layer_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+    assert main(["render", "--layer", "predictions", "--out", str(tmp_path / "x.png")]) == 2
+    assert "not feature maps" in capsys.readouterr().err
