@@ -5,17 +5,21 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 
 from .cache import ByteLRU
 from .capture import capture_outputs
+from .gradients import LayerGradients
 from .images import ImageInput, ImageSource, prepare_image
 from .layers import LayerInfo, discover_layers, resolve_layer
 from .model_spec import InputSpec, check_model
 from .render import ChannelStats
+
+if TYPE_CHECKING:
+    from .cam import CAMResult
 
 Preprocess = Callable[[np.ndarray], Any]
 
@@ -91,6 +95,7 @@ class ActivationProbe:
             raise ValueError("the model has no layers to look inside.")
         self._cache: ByteLRU[ActivationRecord] = ByteLRU(cache_bytes)
         self._extractor: Any = None
+        self._gradients: LayerGradients | None = None
         self._shapes_known = all(info.output_shape is not None for info in self._layers)
         self.forward_passes = 0
 
@@ -165,6 +170,32 @@ class ActivationProbe:
     def predict(self, image: ImageSource | ImageInput) -> np.ndarray:
         """The model's output for ``image`` (from the same cached forward pass)."""
         return self.run(image).prediction
+
+    @property
+    def gradients(self) -> LayerGradients:
+        """Gradients of class scores for every conv layer, built on first use and shared."""
+        if self._gradients is None:
+            self._gradients = LayerGradients(self)
+        return self._gradients
+
+    def cam(self, image: ImageSource | ImageInput, layer: LayerInfo | str | int,
+            target: Any = None, method: str = "gradcam") -> CAMResult:
+        """A class activation map of ``layer`` for ``target`` (default: the predicted class).
+
+        Every conv layer's map comes from the same forward and backward pass; see
+        :mod:`convviz_widgets.engine.cam` for the methods.
+
+        Examples
+        --------
+        >>> from convviz_widgets import zoo
+        >>> probe = ActivationProbe(zoo.load_model("shapes"))
+        >>> result = probe.cam(zoo.load_image("star"), "block4_conv2", target=3)
+        >>> result.map.shape, result.upsampled.shape
+        ((8, 8), (64, 64))
+        """
+        from .cam import compute_cam
+
+        return compute_cam(self.gradients, image, self.layer(layer).path, target, method)
 
     def clear_cache(self) -> None:
         """Forget every cached forward pass."""
