@@ -131,3 +131,24 @@ def test_bad_targets_and_layers_are_clear_errors():
         compute_cam(gradients, IMAGE, "gap", 0)
     with pytest.raises(ValueError, match="unknown CAM method"):
         compute_cam(gradients, IMAGE, "conv", 0, method="magic")
+
+
+def test_score_cam_weights_channels_by_the_softmax_of_masked_scores():
+    from convviz_widgets.engine.cam.scorecam import channel_masks, score_cam
+
+    activations = np.zeros((2, 2, 3), np.float32)
+    activations[0, 0, 0] = activations[1, 1, 1] = 1.0  # channel 2 stays dead
+    model_input = np.ones((1, 2, 2, 1), np.float32)
+    masks = channel_masks(activations, (2, 2))
+    np.testing.assert_array_equal(masks[2], 0.0)
+    calls = []
+
+    def scores(batch):  # the score of a masked input: its top-left pixel
+        calls.append(len(batch))
+        return batch[:, 0, 0, 0]
+
+    cam = score_cam(scores, model_input, activations, batch_size=2)
+    assert calls == [2, 1]  # three channels, two batches
+    s = np.array([1.0, 0.0, 0.0])
+    w = np.exp(s) / np.exp(s).sum()
+    np.testing.assert_allclose(cam, normalized(np.array([[w[0], 0], [0, w[1]]])), atol=1e-6)

@@ -15,14 +15,18 @@ def normalize_map(raw: np.ndarray) -> np.ndarray:
     return rectified / peak if peak > 0 else np.zeros_like(rectified)
 
 
-def upsample(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a map ``(h, w)`` to ``size`` = (height, width), clipped to [0, 1]."""
+def resize_map(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a real-valued map ``(h, w)`` to ``size`` = (height, width)."""
     height, width = size
-    if cam.shape == (height, width):
-        return cam
-    image = Image.fromarray(cam.astype(np.float32), mode="F")
-    resized = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))
-    return np.clip(resized, 0.0, 1.0).astype(np.float32)
+    if values.shape == (height, width):
+        return values.astype(np.float32)
+    image = Image.fromarray(values.astype(np.float32), mode="F")
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))
+
+
+def upsample(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A map in [0, 1] resized to ``size`` (bilinear), still in [0, 1]."""
+    return np.clip(resize_map(cam, size), 0.0, 1.0).astype(np.float32)
 
 
 class CAMMethod:
