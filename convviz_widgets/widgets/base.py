@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import bqplot
 import ipywidgets as widgets
 import numpy as np
+from traitlets import TraitError, Unicode
 
 from ..engine.render import colormap_lut
 from ..export import save_grid
@@ -81,8 +83,42 @@ class PictureFigure:
         old.close()
 
 
-class SnapshotMixin:
-    """``snapshot()`` and ``save(path)`` for widgets that keep their last rendered RGB array."""
+class ConvvizWidget(widgets.VBox):
+    """Base of the widgets: a status line, errors shown instead of raised, batched updates,
+    and ``snapshot()`` / ``save(path)`` of the picture on display."""
+
+    status = Unicode(read_only=True, help="The status line: what is shown, or the error.")
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._quiet = 0
+        self.status_line = widgets.HTML()
+        self.status_line.add_class("convviz-status")
+        super().__init__(**kwargs)
+
+    def _set_status(self, message: str, error: bool = False) -> None:
+        self.set_trait("status", message)
+        self.status_line.value = status_html(message, error)
+
+    def _show_error(self, err: BaseException) -> None:
+        self._set_status(one_sentence(err), error=True)
+
+    @contextlib.contextmanager
+    def _rejecting_bad_values(self) -> Iterator[None]:
+        """Turn a ValueError into a TraitError, after showing it in the status line."""
+        try:
+            yield
+        except ValueError as err:
+            self._show_error(err)
+            raise TraitError(str(err)) from None
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
+        """Hold back re-renders while several traits change together."""
+        self._quiet += 1
+        try:
+            yield
+        finally:
+            self._quiet -= 1
 
     def _current_rgb(self) -> np.ndarray:
         raise NotImplementedError
@@ -94,11 +130,3 @@ class SnapshotMixin:
     def save(self, path: str | Path) -> Path:
         """Write the picture on display to ``path`` as PNG and return the path."""
         return save_grid(self._current_rgb(), path)
-
-
-def uploaded_bytes(value: Any) -> tuple[str, bytes] | None:
-    """Name and content of the first file in an ipywidgets 8 ``FileUpload`` value."""
-    if not value:
-        return None
-    first = value[0]
-    return str(first.get("name", "upload")), bytes(first["content"])

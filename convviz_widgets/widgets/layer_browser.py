@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import bqplot
@@ -13,7 +12,6 @@ import traitlets
 from traitlets import Any as AnyTrait
 from traitlets import Enum, Int, TraitError, Unicode, observe, validate
 
-from .. import zoo
 from ..engine.images import ImageInput
 from ..engine.layers import LayerInfo
 from ..engine.probe import ActivationProbe, shared_probe
@@ -28,12 +26,11 @@ from ..engine.render import (
     render_channel_grid,
     scaling,
 )
-from .base import PictureFigure, SnapshotMixin, colorscale_colors, one_sentence, status_html
+from .base import ConvvizWidget, PictureFigure, colorscale_colors
+from .controls import ImageChooser, prepare_for
 
-CUSTOM_IMAGE = "(your image)"
 
-
-class LayerBrowser(SnapshotMixin, widgets.VBox):
+class LayerBrowser(ConvvizWidget):
     """Browse the feature maps of every conv and pool layer of a Keras model, live.
 
     One forward pass per image serves every layer (see
@@ -81,7 +78,6 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
     image = AnyTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
     page_size = Int(64, help="Channels per page.")
     columns = Int(8, help="Tiles per row.")
-    status = Unicode(read_only=True, help="The status line: shape, value range, or the error.")
 
     def __init__(
         self,
@@ -107,9 +103,9 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
         self.grid_width = int(grid_width)
         self._input: ImageInput | None = None
         self._grid: ChannelGrid | None = None
-        self._quiet = 0
+        super().__init__()
         self._build_controls()
-        super().__init__(children=self._layout())
+        self.children = self._layout()
         self.add_class("convviz-layer-browser")
         with self._batch():
             self.page_size, self.columns = page_size, columns
@@ -122,8 +118,7 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
     # -- controls -----------------------------------------------------------------------------
     def _build_controls(self) -> None:
         layer_options = [(info.describe(), info.path) for info in self._spatial]
-        self.image_picker = widgets.Dropdown(options=zoo.image_names(), description="image")
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="upload")
+        self.images = ImageChooser(self)
         self.layer_slider = widgets.IntSlider(0, 0, len(self._spatial) - 1, description="layer",
                                               continuous_update=True)
         self.layer_slider.add_class("convviz-layer-slider")
@@ -142,8 +137,6 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
         self.channel_slider.add_class("convviz-channel-slider")
         self.grid = PictureFigure("convviz-grid", on_click=self._on_grid_click)
         self._build_focus()
-        self.status_line = widgets.HTML()
-        self.status_line.add_class("convviz-status")
 
     def _link_controls(self) -> None:
         for name, control in [("layer", self.layer_picker), ("page", self.page_slider),
@@ -153,8 +146,6 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
         self.cmap_picker.value = self.cmap
         self.layer_slider.observe(self._on_layer_slider, "value")
         self.cmap_picker.observe(self._on_cmap_picker, "value")
-        self.image_picker.observe(self._on_image_picker, "value")
-        self.upload.observe(self._on_upload, "value")
 
     def _build_focus(self) -> None:
         self._focus_color = bqplot.ColorScale(colors=colorscale_colors(self.cmap))
@@ -174,7 +165,7 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
 
     def _layout(self) -> list[widgets.Widget]:
         return [
-            widgets.HBox([self.image_picker, self.upload]),
+            self.images.box,
             widgets.HBox([self.layer_slider, self.layer_picker]),
             widgets.HBox([self.page_slider, self.cmap_picker, self.order_picker]),
             self.norm_picker,
@@ -183,15 +174,6 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
         ]
 
     # -- validation ---------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _rejecting_bad_values(self) -> Iterator[None]:
-        """Turn a ValueError into a TraitError, after showing it in the status line."""
-        try:
-            yield
-        except ValueError as err:
-            self._show_error(err)
-            raise TraitError(str(err)) from None
-
     @validate("layer")
     def _validate_layer(self, proposal: dict[str, Any]) -> str:
         with self._rejecting_bad_values():
@@ -213,7 +195,7 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
     @validate("image")
     def _validate_image(self, proposal: dict[str, Any]) -> Any:
         with self._rejecting_bad_values():
-            self._input = self._prepare(proposal["value"])
+            self._input = prepare_for(self.probe, proposal["value"])
         return proposal["value"]
 
     @validate("page")
@@ -231,13 +213,6 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
         if proposal["value"] < 1:
             raise TraitError(f"{proposal['trait'].name} must be at least 1.")
         return int(proposal["value"])
-
-    def _prepare(self, value: Any) -> ImageInput:
-        if isinstance(value, str) and value in zoo.image_names():
-            value = zoo.load_image(value)
-            if self.probe.input_spec.channels == 1:
-                value = value @ np.array([0.299, 0.587, 0.114])
-        return self.probe.prepare(value)
 
     # -- reactions ----------------------------------------------------------------------------
     @observe("layer")
@@ -266,12 +241,6 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
 
     @observe("image")
     def _on_image(self, change: dict[str, Any]) -> None:
-        value = change["new"]
-        named = isinstance(value, str) and value in self.image_picker.options
-        with self._batch():
-            if not named and CUSTOM_IMAGE not in self.image_picker.options:
-                self.image_picker.options = [*zoo.image_names(), CUSTOM_IMAGE]
-            self.image_picker.value = value if named else CUSTOM_IMAGE
         self._refresh()
 
     def _on_layer_slider(self, change: dict[str, Any]) -> None:
@@ -281,21 +250,6 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
     def _on_cmap_picker(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
             self.cmap = change["new"]
-
-    def _on_image_picker(self, change: dict[str, Any]) -> None:
-        if self._quiet or change["new"] in (None, CUSTOM_IMAGE):
-            return
-        with contextlib.suppress(TraitError):  # the status line already says why
-            self.image = change["new"]
-
-    def _on_upload(self, change: dict[str, Any]) -> None:
-        from .base import uploaded_bytes
-
-        upload = uploaded_bytes(change["new"])
-        if upload is None:
-            return
-        with contextlib.suppress(TraitError):
-            self.image = upload[1]
 
     def _on_grid_click(self, x: float, y: float) -> None:
         if self._grid is not None:
@@ -324,14 +278,6 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
     def _stats(self) -> ChannelStats:
         assert self._input is not None
         return self.probe.channel_stats(self._input, self.layer)
-
-    @contextlib.contextmanager
-    def _batch(self) -> Iterator[None]:
-        self._quiet += 1
-        try:
-            yield
-        finally:
-            self._quiet -= 1
 
     def _refresh(self, grid: bool = True, focus: bool = True) -> None:
         if self._quiet or self._input is None or not self.layer:
@@ -383,13 +329,6 @@ class LayerBrowser(SnapshotMixin, widgets.VBox):
             name = self.class_names[top] if top < len(self.class_names) else str(top)
             parts.append(f"prediction: {name} ({scores[top]:.0%})")
         return " · ".join(parts)
-
-    def _set_status(self, message: str, error: bool = False) -> None:
-        self.set_trait("status", message)
-        self.status_line.value = status_html(message, error)
-
-    def _show_error(self, err: BaseException) -> None:
-        self._set_status(one_sentence(err), error=True)
 
     def _default_layer(self) -> str:
         convs = [info for info in self._spatial if info.kind == "conv"]

@@ -125,7 +125,7 @@ def test_bad_images_show_in_the_status_line_and_keep_the_last_good_one(shapes_mo
     with pytest.raises(TraitError, match="grayscale"):
         browser.image = np.zeros((64, 64), np.uint8)
     assert "grayscale" in browser.status_line.value
-    browser.upload.value = ({"name": "broken.png", "type": "image/png", "size": 5,
+    browser.images.upload.value = ({"name": "broken.png", "type": "image/png", "size": 5,
                              "content": memoryview(b"oops!"), "last_modified": 0},)
     assert "could not decode" in browser.status_line.value
     np.testing.assert_array_equal(browser.snapshot(), before)
@@ -141,9 +141,9 @@ def test_uploading_a_png_shows_it(shapes_model):
     buffer = io.BytesIO()
     Image.fromarray(zoo.load_image("cross")).save(buffer, format="PNG")
     browser = LayerBrowser(shapes_model, image="star")
-    browser.upload.value = ({"name": "cross.png", "type": "image/png", "size": 1,
+    browser.images.upload.value = ({"name": "cross.png", "type": "image/png", "size": 1,
                              "content": memoryview(buffer.getvalue()), "last_modified": 0},)
-    assert browser.image_picker.value == "(your image)"
+    assert browser.images.picker.value == "(your image)"
     expected = LayerBrowser(shapes_model, image="cross").snapshot()
     np.testing.assert_array_equal(browser.snapshot(), expected)
 

@@ -1,0 +1,74 @@
+"""Controls shared by the widgets: the image chooser (bundled samples and file upload)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+from traitlets import HasTraits, TraitError
+
+from .. import zoo
+from ..engine.images import ImageInput
+
+CUSTOM_IMAGE = "(your image)"
+
+
+def prepare_for(probe: Any, value: Any) -> ImageInput:
+    """Prepare ``value`` for ``probe``'s model; a bundled sample's name loads that sample."""
+    if isinstance(value, str) and value in zoo.image_names():
+        value = zoo.load_image(value)
+        if probe.input_spec.channels == 1:
+            value = value @ np.array([0.299, 0.587, 0.114])
+    return probe.prepare(value)
+
+
+def uploaded_bytes(value: Any) -> tuple[str, bytes] | None:
+    """Name and content of the first file in an ipywidgets 8 ``FileUpload`` value."""
+    if not value:
+        return None
+    first = value[0]
+    return str(first.get("name", "upload")), bytes(first["content"])
+
+
+class ImageChooser:
+    """A dropdown of bundled samples and a file upload, bound to ``owner.image``.
+
+    Choosing a sample or uploading a file sets the owner's ``image`` trait (whose validation
+    reports bad files in the owner's status line); setting the trait from code shows
+    "(your image)" in the dropdown unless it names a sample.
+    """
+
+    def __init__(self, owner: HasTraits) -> None:
+        self.owner = owner
+        self.picker = widgets.Dropdown(options=zoo.image_names(), description="image")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="upload")
+        self.box = widgets.HBox([self.picker, self.upload])
+        self._showing = False
+        self.picker.observe(self._on_pick, "value")
+        self.upload.observe(self._on_upload, "value")
+        owner.observe(self._show, "image")
+
+    def _show(self, change: dict[str, Any]) -> None:
+        value = change["new"]
+        named = isinstance(value, str) and value in zoo.image_names()
+        self._showing = True
+        try:
+            if not named and CUSTOM_IMAGE not in self.picker.options:
+                self.picker.options = [*zoo.image_names(), CUSTOM_IMAGE]
+            self.picker.value = value if named else CUSTOM_IMAGE
+        finally:
+            self._showing = False
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        if self._showing or change["new"] in (None, CUSTOM_IMAGE):
+            return
+        with contextlib.suppress(TraitError):  # the owner's status line already says why
+            self.owner.image = change["new"]
+
+    def _on_upload(self, change: dict[str, Any]) -> None:
+        upload = uploaded_bytes(change["new"])
+        if upload is not None:
+            with contextlib.suppress(TraitError):
+                self.owner.image = upload[1]
