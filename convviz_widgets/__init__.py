@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "LayerBrowser": "convviz_widgets.widgets.layer_browser",
+    "CAMOverlay": "convviz_widgets.widgets.cam_overlay",
     "ActivationProbe": "convviz_widgets.engine.probe",
     "shared_probe": "convviz_widgets.engine.probe",
     "zoo": "convviz_widgets.zoo",

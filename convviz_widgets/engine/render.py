@@ -339,3 +339,23 @@ def decode_png(data: bytes) -> np.ndarray:
     """Decode PNG bytes to a uint8 RGB array (for tests and round trips)."""
     with Image.open(io.BytesIO(data)) as img:
         return np.asarray(img.convert("RGB"))
+
+
+def enlarge(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """Enlarge an image by an integer factor with pixel repetition."""
+    if factor <= 1:
+        return rgb
+    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+
+
+def heatmap_overlay(rgb: np.ndarray, heat: np.ndarray, cmap: str = "jet",
+                    alpha: float = 0.5) -> np.ndarray:
+    """Blend a heat map in [0, 1] ``(H, W)``, colour-mapped, over a uint8 image ``(H, W, 3)``.
+
+    ``out = (1 - alpha) * image + alpha * colormap(heat)``, as in the Grad-CAM tutorials.
+    """
+    if rgb.shape[:2] != heat.shape:
+        raise ValueError(f"heat map {heat.shape} and image {rgb.shape[:2]} differ in size.")
+    colored = apply_colormap(heat, cmap).astype(np.float32)
+    blended = (1.0 - alpha) * rgb.astype(np.float32) + alpha * colored
+    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
