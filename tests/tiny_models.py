@@ -49,18 +49,19 @@ def nested_model():
 CAM_DENSE = np.array([[1.0, -1.0], [2.0, 0.5]], np.float32)  # (channels, classes)
 
 
-def cam_model(activation: str = "softmax"):
-    """(2, 2, 2) input → identity 1×1 conv "conv" → global average → dense(2) with CAM_DENSE.
+def cam_model(activation: str = "softmax", channels: int = 2):
+    """(2, 2, channels) input → 1×1 conv "conv" keeping the first two channels → global average
+    → dense(2) with CAM_DENSE.
 
     logit_k = sum_c CAM_DENSE[c, k] * mean_ij x_c, so d logit_k / d conv_c[i, j] =
     CAM_DENSE[c, k] / 4 everywhere: Grad-CAM for class k is ReLU(sum_c CAM_DENSE[c, k] / 4 x_c).
     """
     import keras
 
-    inputs = keras.Input((2, 2, 2), name="image")
+    inputs = keras.Input((2, 2, channels), name="image")
     conv = keras.layers.Conv2D(2, 1, name="conv", use_bias=False,
                                kernel_initializer=keras.initializers.Constant(
-                                   np.eye(2, dtype=np.float32).reshape(1, 1, 2, 2)))(inputs)
+                                   np.eye(channels, 2, dtype=np.float32)[None, None]))(inputs)
     pooled = keras.layers.GlobalAveragePooling2D(name="gap")(conv)
     outputs = keras.layers.Dense(2, name="predictions", activation=activation, use_bias=False,
                                  kernel_initializer=keras.initializers.Constant(CAM_DENSE))(pooled)

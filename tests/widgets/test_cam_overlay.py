@@ -1,0 +1,101 @@
+"""CAMOverlay without a browser: classes and layers scrub without new passes; pixels are exact."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from tiny_models import CAM_DENSE, cam_model, nested_model
+from traitlets import TraitError
+
+from convviz_widgets import CAMOverlay
+from convviz_widgets.engine.render import apply_colormap
+
+# An RGB image; the model's conv keeps R and G (x0, x1): Grad-CAM for class k is
+# ReLU(sum_c CAM_DENSE[c, k] / 4 * x_c), scaled by its maximum.
+IMAGE = np.array([[[10, 0, 7], [40, 100, 9]], [[200, 50, 3], [0, 30, 1]]], np.uint8)
+X = IMAGE[..., :2].astype(np.float64)
+
+
+def expected_cam(cls: int) -> np.ndarray:
+    raw = np.maximum(X @ (CAM_DENSE[:, cls] / 4.0), 0)
+    return raw / raw.max()
+
+
+def rgb_model():
+    return cam_model(channels=3)
+
+
+def test_the_predicted_class_is_explained_first_and_bars_switch_without_a_pass():
+    overlay = CAMOverlay(rgb_model(), image=IMAGE, class_names=["cat", "dog"])
+    scores = overlay.probe.predict(IMAGE)
+    ranked = [int(i) for i in np.argsort(-scores)]
+    assert overlay.class_index == ranked[0]
+    assert overlay.gradients.backward_passes == 1
+    assert list(overlay.bars.x) == [["cat", "dog"][i] for i in ranked]
+    before = overlay.snapshot()
+    overlay._on_bar_click(overlay.bars, {"data": {"index": 1}})
+    assert overlay.class_index == ranked[1] and list(overlay.bars.selected) == [1]
+    assert overlay.gradients.backward_passes == 1
+    assert (overlay.snapshot() != before).any()
+    assert f"explaining: {['cat', 'dog'][ranked[1]]}" in overlay.status
+
+
+@pytest.mark.parametrize("cls", [0, 1])
+def test_overlay_pixels_blend_the_hand_computed_cam_over_the_image(cls):
+    overlay = CAMOverlay(rgb_model(), image=IMAGE, target=cls)
+    overlay.alpha, overlay.cmap = 0.25, "gray"
+    picture = overlay.snapshot()
+    assert picture.shape == (320, 320, 3)  # the 2×2 image enlarged ×160
+    cam = expected_cam(cls)
+    # Bilinear upsampling keeps each corner pixel's value in the output's corners.
+    for (row, col), (y, x) in {(0, 0): (0, 0), (1, 1): (319, 319), (0, 1): (0, 319)}.items():
+        heat = apply_colormap(np.array([cam[row, col]]), "gray")[0].astype(float)
+        expected = np.clip(0.75 * IMAGE[row, col] + 0.25 * heat + 0.5, 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(picture[y, x], expected)
+
+
+def test_sigmoid_model_switches_between_positive_and_negative_evidence():
+    inputs = keras.Input((2, 2, 3))
+    conv = keras.layers.Conv2D(2, 1, name="conv", use_bias=False, kernel_initializer=(
+        keras.initializers.Constant(np.eye(3, 2, dtype=np.float32)[None, None])))(inputs)
+    unit = keras.layers.Dense(1, activation="sigmoid", use_bias=False,
+                              kernel_initializer=keras.initializers.Constant([[1.0], [-1.0]]))(
+        keras.layers.GlobalAveragePooling2D()(conv))
+    overlay = CAMOverlay(keras.Model(inputs, unit), image=IMAGE)
+    assert list(overlay.bars.x) == ["positive", "negative"]
+    positive = overlay.cam_map()
+    overlay.class_index = 1
+    negative = overlay.cam_map()
+    raw = X[..., 0] - X[..., 1]
+    np.testing.assert_allclose(positive, np.maximum(raw, 0) / np.maximum(raw, 0).max(), atol=1e-5)
+    np.testing.assert_allclose(negative, np.maximum(-raw, 0) / np.maximum(-raw, 0).max(),
+                               atol=1e-5)
+
+
+def test_score_cam_waits_for_run_and_reports_progress():
+    overlay = CAMOverlay(rgb_model(), image=IMAGE, method="scorecam")
+    assert "press Run" in overlay.status and overlay.cam_map() is None
+    overlay.run_button.click()
+    assert overlay.progress.value == overlay.progress.max == 2  # one masked input per channel
+    cam = overlay.cam_map()
+    assert cam.shape == (2, 2) and 0 <= cam.min() and cam.max() == 1
+
+
+def test_bad_values_show_in_the_status_line_and_the_overlay_keeps_working():
+    overlay = CAMOverlay(rgb_model(), image=IMAGE)
+    with pytest.raises(TraitError, match="out of range"):
+        overlay.class_index = 5
+    assert "out of range" in overlay.status_line.value
+    with pytest.raises(TraitError, match="not a conv layer"):
+        overlay.layer = "gap"
+    with pytest.raises(TraitError, match="grayscale"):
+        overlay.image = np.zeros((2, 2), np.uint8)
+    overlay.class_index = 1 - overlay.class_index
+    assert "⚠" not in overlay.status_line.value
+
+
+def test_the_layer_slider_scrubs_every_conv_layer_from_one_pass():
+    overlay = CAMOverlay(nested_model(), image=np.full((3, 3, 3), 9, np.uint8))
+    assert overlay.layer_slider.max == len(overlay.gradients.layers) - 1 == 0
+    assert overlay.layer == "inner/mix" and overlay.gradients.backward_passes == 1
