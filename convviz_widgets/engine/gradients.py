@@ -107,6 +107,23 @@ class GradientRecord:
         arrays = [*self.activations.values(), *self.gradients.values()]
         return int(sum(a.nbytes for a in arrays))
 
+    def select(self, row: int) -> GradientRecord:
+        """The record of one target (views, no copies)."""
+        return replace(self, targets=(self.targets[row],), scores=self.scores[row : row + 1],
+                       gradients={p: g[row : row + 1] for p, g in self.gradients.items()})
+
+    @staticmethod
+    def stack(records: Sequence[GradientRecord]) -> GradientRecord:
+        """Records of single targets for the same image, as one record."""
+        first = records[0]
+        return replace(
+            first,
+            targets=tuple(t for r in records for t in r.targets),
+            scores=np.concatenate([r.scores for r in records]),
+            gradients={p: np.concatenate([r.gradients[p] for r in records])
+                       for p in first.gradients},
+        )
+
 
 class LayerGradients:
     """Gradients of class scores with respect to every watched layer, batched over targets.
@@ -134,28 +151,32 @@ class LayerGradients:
         self.head = output_head(probe.layers, probe.model)
         self._functions: dict[str, Any] = {}
         self._cache: ByteLRU[GradientRecord] = ByteLRU(cache_bytes)
+        self._rows: dict[tuple[str, Target], tuple] = {}  # (image, target) -> its batch's key
         self.backward_passes = 0
 
     def compute(self, image: ImageSource | ImageInput, targets: Sequence[Target]
                 ) -> GradientRecord:
-        """Activations and per-target gradients for ``image`` (cached)."""
+        """Activations and per-target gradients for ``image``.
+
+        Targets already computed for this image, alone or within a batch (see
+        :meth:`compute_top_k`), are served from the cache; the others run in one batched pass.
+        """
         prepared = self.probe.prepare(image)
         targets = tuple(targets)
         if not targets:
             raise ValueError("give at least one target to explain.")
-        on = {t.on for t in targets}
-        if len(on) > 1:
+        if len({t.on for t in targets}) > 1:
             raise ValueError("explain targets on logits and on probabilities in separate calls.")
-        key = (prepared.key, targets)
-        record = self._cache.get(key)
-        if record is None:
-            record = self._run(prepared, targets, on.pop())
-            self._cache.put(key, record, record.nbytes)
-        return record
+        found = [self._lookup(prepared.key, t) for t in targets]
+        if all(record is not None for record in found):
+            if len(found) == 1:
+                return found[0]
+            return GradientRecord.stack(found)
+        return self._run_and_cache(prepared, targets)
 
     def compute_top_k(self, image: ImageSource | ImageInput, k: int = 5, on: str = "logit"
                       ) -> list[ClassTarget]:
-        """Gradients for the ``k`` most probable classes in one batched pass, cached per class.
+        """Gradients for the ``k`` most probable classes in one batched pass.
 
         Afterwards, explaining any of these classes costs no further pass.
         """
@@ -163,15 +184,23 @@ class LayerGradients:
         probabilities = np.asarray(self.probe.predict(prepared)).ravel()
         order = np.argsort(-probabilities, kind="stable")[: max(1, min(k, probabilities.size))]
         targets = [ClassTarget(int(i), on) for i in order]
-        missing = [t for t in targets if (prepared.key, (t,)) not in self._cache]
+        missing = tuple(t for t in targets if self._lookup(prepared.key, t) is None)
         if missing:
-            record = self._run(prepared, tuple(missing), on)
-            for row, target in enumerate(missing):
-                single = replace(record, targets=(target,), scores=record.scores[row : row + 1],
-                                 gradients={p: g[row : row + 1]
-                                            for p, g in record.gradients.items()})
-                self._cache.put((prepared.key, (target,)), single, single.nbytes)
+            self._run_and_cache(prepared, missing)
         return targets
+
+    def _lookup(self, image_key: str, target: Target) -> GradientRecord | None:
+        batch_key = self._rows.get((image_key, target))
+        record = self._cache.get(batch_key) if batch_key is not None else None
+        return record.select(record.targets.index(target)) if record is not None else None
+
+    def _run_and_cache(self, image: ImageInput, targets: tuple[Target, ...]) -> GradientRecord:
+        record = self._run(image, targets, targets[0].on)
+        batch_key = (image.key, targets)
+        self._cache.put(batch_key, record, record.nbytes)
+        for target in targets:
+            self._rows[(image.key, target)] = batch_key
+        return record
 
     def _function(self, on: str) -> Any:
         if on not in self._functions:

@@ -152,3 +152,14 @@ def test_score_cam_weights_channels_by_the_softmax_of_masked_scores():
     s = np.array([1.0, 0.0, 0.0])
     w = np.exp(s) / np.exp(s).sum()
     np.testing.assert_allclose(cam, normalized(np.array([[w[0], 0], [0, w[1]]])), atol=1e-6)
+
+
+def test_batched_targets_are_found_again_one_by_one_and_together():
+    gradients = gradients_for(cam_model())
+    both = gradients.compute(IMAGE, [ClassTarget(0), ClassTarget(1)])
+    assert gradients.backward_passes == 1
+    second = gradients.compute(IMAGE, [ClassTarget(1)])
+    np.testing.assert_array_equal(second.gradients["conv"][0], both.gradients["conv"][1])
+    again = gradients.compute(IMAGE, [ClassTarget(1), ClassTarget(0)])
+    np.testing.assert_array_equal(again.gradients["conv"][1], both.gradients["conv"][0])
+    assert gradients.backward_passes == 1
