@@ -55,7 +55,12 @@ def _decode(data: bytes, what: str, channels: int) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             return np.asarray(img.convert("RGB" if channels == 3 else "L"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except UnidentifiedImageError:
+        raise ValueError(
+            f"could not decode {what} as an image (not a format Pillow reads); use a valid PNG "
+            "or JPEG file."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as err:
         raise ValueError(
             f"could not decode {what} as an image ({err}); use a valid PNG or JPEG file."
         ) from None

@@ -108,8 +108,13 @@ class ActivationProbe:
 
     @property
     def spatial_layers(self) -> list[LayerInfo]:
-        """Layers whose output is a grid of feature maps ``(H, W, C)``."""
-        return [info for info in self.layers if info.is_spatial]
+        """Layers whose output is a grid of feature maps ``(H, W, C)``.
+
+        Input preprocessing layers (``Rescaling``, ``Resizing``, …) are left out: their output
+        is still the image, not features. :meth:`activations` serves them all the same.
+        """
+        return [info for info in self.layers
+                if info.is_spatial and info.kind != "preprocessing"]
 
     def layer(self, key: LayerInfo | str | int) -> LayerInfo:
         """Find a layer by path (``"vgg16/block1_conv1"``), unique name or index."""

@@ -127,7 +127,7 @@ class CAMOverlay(ConvvizWidget):
         self.class_chart = bqplot.Figure(
             marks=[self.bars], title="top classes",
             axes=[bqplot.Axis(scale=x_scale),
-                  bqplot.Axis(scale=y_scale, orientation="vertical", tick_format=".0%")],
+                  bqplot.Axis(scale=y_scale, side="left", tick_format=".0%")],
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
             layout=widgets.Layout(width="420px", height="240px"))
         self.class_chart.add_class("convviz-cam-classes")

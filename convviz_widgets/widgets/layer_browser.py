@@ -154,7 +154,7 @@ class LayerBrowser(ConvvizWidget):
             x=np.arange(2.0), y=np.arange(2.0), color=np.zeros((2, 2)),
             scales={"x": x_scale, "y": y_scale, "color": self._focus_color},
         )
-        color_axis = bqplot.ColorAxis(scale=self._focus_color, orientation="vertical", side="right")
+        color_axis = bqplot.ColorAxis(scale=self._focus_color, side="right")
         self.focus = bqplot.Figure(
             marks=[self.focus_map], axes=[color_axis], padding_x=0.0, padding_y=0.0,
             fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 60},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import ClassVar
 
 import comm
@@ -14,6 +15,9 @@ from convviz_widgets.engine.probe import ActivationProbe
 from convviz_widgets.engine.render import decode_png
 
 from tiny_models import nested_model, ones_conv_model
+
+# FileUpload values carry a datetime, as ipywidgets 8 deserializes them from the page.
+UPLOAD_TIME = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 class RecordingComm(comm.DummyComm):
@@ -46,7 +50,8 @@ def test_setting_the_layer_trait_moves_the_controls_and_sends_a_new_grid(shapes_
     first = browser.snapshot()
     wire.clear()
     browser.layer = "block2_conv1"
-    assert browser.layer_slider.value == 2  # block1_conv1, block1_conv2, block1_pool, block2_conv1
+    # block1_conv1, block1_conv2, block1_pool, block2_conv1: the Rescaling layer is not listed
+    assert browser.layer_slider.value == 3
     assert browser.layer_picker.value == "block2_conv1"
     assert "32×32×32" in browser.status
     pngs = sent_pngs(wire)
@@ -126,8 +131,9 @@ def test_bad_images_show_in_the_status_line_and_keep_the_last_good_one(shapes_mo
         browser.image = np.zeros((64, 64), np.uint8)
     assert "grayscale" in browser.status_line.value
     browser.images.upload.value = ({"name": "broken.png", "type": "image/png", "size": 5,
-                             "content": memoryview(b"oops!"), "last_modified": 0},)
-    assert "could not decode" in browser.status_line.value
+                                    "content": memoryview(b"oops!"),
+                                    "last_modified": UPLOAD_TIME},)
+    assert "could not decode the uploaded data" in browser.status_line.value.lower()
     np.testing.assert_array_equal(browser.snapshot(), before)
     browser.image = "circle"  # still usable
     assert "⚠" not in browser.status_line.value
@@ -142,7 +148,8 @@ def test_uploading_a_png_shows_it(shapes_model):
     Image.fromarray(zoo.load_image("cross")).save(buffer, format="PNG")
     browser = LayerBrowser(shapes_model, image="star")
     browser.images.upload.value = ({"name": "cross.png", "type": "image/png", "size": 1,
-                             "content": memoryview(buffer.getvalue()), "last_modified": 0},)
+                                    "content": memoryview(buffer.getvalue()),
+                                    "last_modified": UPLOAD_TIME},)
     assert browser.images.picker.value == "(your image)"
     expected = LayerBrowser(shapes_model, image="cross").snapshot()
     np.testing.assert_array_equal(browser.snapshot(), expected)

@@ -1,0 +1,143 @@
+"""Bundled models, class names and sample images: everything ships in the package, nothing is
+downloaded.
+
+- ``"shapes"``: a small VGG-style convnet (``block1_conv1`` … ``block4_conv2``) trained by
+  :mod:`convviz_widgets.zoo.train` on procedurally drawn shapes (:mod:`.shapes`); raw 0–255 RGB
+  64×64 images go straight in.
+- Sample images: one clean drawing per shape class (``"circle"``, ``"star"``, …) and a few
+  photos from scikit-image's public-domain and CC0 set (``"cat"``, ``"coffee"``,
+  ``"astronaut"``, ``"rocket"``; provenance in ``zoo/images/PROVENANCE.md``).
+
+Importing this module loads neither TensorFlow nor Keras; :func:`load_model` does.
+
+Examples
+--------
+>>> from convviz_widgets import zoo
+>>> zoo.model_names()
+['shapes']
+>>> zoo.class_names("shapes")
+['circle', 'square', 'triangle', 'star', 'cross']
+>>> zoo.image_names()[:5]
+['circle', 'square', 'triangle', 'star', 'cross']
+>>> zoo.load_image("cat").shape
+(213, 320, 3)
+>>> model = zoo.load_model("shapes")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .shapes import SHAPE_CLASSES, sample_image
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+__all__ = ["class_names", "image_names", "load_image", "load_model", "model_names"]
+
+_HERE = Path(__file__).resolve().parent
+_DATA = _HERE / "data"
+_IMAGES = _HERE / "images"
+_PHOTOS = ("cat", "coffee", "astronaut", "rocket")
+_MODELS = ("shapes",)
+
+
+def model_names() -> list[str]:
+    """Names accepted by :func:`load_model`."""
+    return list(_MODELS)
+
+
+def _check_model_name(name: str) -> None:
+    if name not in _MODELS:
+        raise ValueError(f"no bundled model named {name!r}; choose one of {list(_MODELS)}.")
+
+
+def load_model(name: str = "shapes") -> keras.Model:
+    """Load a bundled model, uncompiled; every call returns a new, independent copy.
+
+    Parameters
+    ----------
+    name : str, default "shapes"
+        One of :func:`model_names`.
+
+    Returns
+    -------
+    keras.Model
+        The trained model (softmax over :func:`class_names`).
+
+    Raises
+    ------
+    ValueError
+        If no bundled model has that name, or its weights are missing from the installation.
+
+    Examples
+    --------
+    >>> model = load_model("shapes")  # doctest: +SKIP
+    >>> model.input_shape, model.output_shape  # doctest: +SKIP
+    ((None, 64, 64, 3), (None, 5))
+    """
+    _check_model_name(name)
+    path = _DATA / f"{name}.keras"
+    if not path.is_file():
+        raise ValueError(
+            f"the bundled model file {path} is missing; reinstall convviz_widgets or rebuild "
+            "it with `python -m convviz_widgets.zoo.train`."
+        )
+    import keras
+
+    return keras.saving.load_model(path, compile=False)
+
+
+def class_names(name: str = "shapes") -> list[str]:
+    """Class names of a bundled model, in the order of its output units.
+
+    Examples
+    --------
+    >>> class_names("shapes")
+    ['circle', 'square', 'triangle', 'star', 'cross']
+    """
+    _check_model_name(name)
+    path = _DATA / f"{name}_classes.json"
+    if path.is_file():
+        return list(json.loads(path.read_text(encoding="utf-8")))
+    return list(SHAPE_CLASSES)
+
+
+def image_names() -> list[str]:
+    """Names accepted by :func:`load_image`: one drawing per shape class, then the photos."""
+    return [*SHAPE_CLASSES, *_PHOTOS]
+
+
+def load_image(name: str) -> np.ndarray:
+    """A bundled sample image as a uint8 RGB array ``(H, W, 3)``.
+
+    Shape samples are drawn at 64×64 (the bundled model's input size); photos keep their own
+    size (longest side 320 px): the widgets resize to whatever the model expects.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`image_names`.
+
+    Raises
+    ------
+    ValueError
+        If there is no sample of that name.
+
+    Examples
+    --------
+    >>> load_image("star").shape
+    (64, 64, 3)
+    """
+    if name in SHAPE_CLASSES:
+        return sample_image(name)
+    if name in _PHOTOS:
+        from PIL import Image
+
+        with Image.open(_IMAGES / f"{name}.jpg") as photo:
+            return np.asarray(photo.convert("RGB"))
+    raise ValueError(f"no sample image named {name!r}; choose one of {image_names()}.")
