@@ -37,7 +37,7 @@ test: $(STAMP) browser-deps lint
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
-## Retrain the bundled shapes model (a few minutes on 2 cores).
+## Retrain the bundled shapes model (about ten minutes on 2 cores).
 train: $(STAMP)
 	$(PY) -m convviz_widgets.zoo.train
 

@@ -130,7 +130,8 @@ class LayerBrowser(ConvvizWidget):
                                             layout=widgets.Layout(width="200px"))
         self.norm_picker = widgets.ToggleButtons(options=list(NORMALIZATIONS),
                                                  description="normalize",
-                                                 style={"button_width": "80px"})
+                                                 style={"button_width": "90px",
+                                                        "description_width": "initial"})
         self.order_picker = widgets.Dropdown(options=list(ORDERS), description="order",
                                              layout=widgets.Layout(width="180px"))
         self.channel_slider = widgets.IntSlider(0, 0, 0, description="channel")
@@ -154,7 +155,7 @@ class LayerBrowser(ConvvizWidget):
             x=np.arange(2.0), y=np.arange(2.0), color=np.zeros((2, 2)),
             scales={"x": x_scale, "y": y_scale, "color": self._focus_color},
         )
-        color_axis = bqplot.ColorAxis(scale=self._focus_color, side="right")
+        color_axis = bqplot.ColorAxis(scale=self._focus_color, side="right", num_ticks=5)
         self.focus = bqplot.Figure(
             marks=[self.focus_map], axes=[color_axis], padding_x=0.0, padding_y=0.0,
             fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 60},
