@@ -71,3 +71,43 @@ def save_grid(grid: ChannelGrid | np.ndarray, path: str | Path) -> Path:
     target = Path(path)
     target.write_bytes(encode_png(rgb, compress_level=6))
     return target
+
+
+def cam_overlays(image: np.ndarray, maps: dict[str, np.ndarray], cmap: str = "jet",
+                 alpha: float = 0.5) -> dict[str, np.ndarray]:
+    """Each map (any resolution, values in [0, 1]) upsampled and blended over ``image``.
+
+    ``image`` is the uint8 picture ``(H, W, 3)`` the maps explain (e.g. ``ImageInput.display``
+    resized to the model's size, or ``ImageInput.pixels``); returns uint8 pictures of its size.
+
+    Examples
+    --------
+    >>> picture = np.zeros((4, 4, 3), np.uint8)
+    >>> cam_overlays(picture, {"conv": np.eye(2)})["conv"].shape
+    (4, 4, 3)
+    """
+    from .engine.cam.base import upsample
+    from .engine.render import heatmap_overlay
+
+    rgb = np.clip(np.asarray(image, np.float32), 0, 255).astype(np.uint8)
+    if rgb.ndim == 2 or rgb.shape[2] == 1:
+        rgb = np.repeat(rgb.reshape(rgb.shape[0], rgb.shape[1], 1), 3, axis=2)
+    return {name: heatmap_overlay(rgb, upsample(cam, rgb.shape[:2]), cmap, alpha)
+            for name, cam in maps.items()}
+
+
+def show_pictures(pictures: dict[str, np.ndarray], columns: int = 5, width: float = 12.0) -> Any:
+    """A matplotlib figure of titled pictures in a grid (pixels unchanged), e.g. a CAM sweep."""
+    from matplotlib import pyplot
+
+    rows = max(1, -(-len(pictures) // columns))
+    cell = width / columns
+    figure, axes = pyplot.subplots(rows, columns, figsize=(width, rows * (cell + 0.3)),
+                                   squeeze=False)
+    for axis in axes.ravel():
+        axis.set_axis_off()
+    for axis, (title, picture) in zip(axes.ravel(), pictures.items(), strict=False):
+        axis.imshow(picture, interpolation="nearest")
+        axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return figure

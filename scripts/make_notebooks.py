@@ -146,12 +146,171 @@ NOTEBOOKS = {
             "LayerBrowser(probe, image=photo, layer=\"block1_conv1\", cmap=\"gray\")"
         ),
     ],
+    "04_gradcam_every_layer.ipynb": [
+        new_markdown_cell(
+            "# Grad-CAM for every conv layer of VGG16 (seed S4, technique 4)\n\n"
+            "The tutorial computes a Grad-CAM heat map for each of VGG16's 13 conv layers on an "
+            "elephant photo (class 386, \"African elephant\"): early layers light up everywhere, "
+            "`block5_conv3` localizes the animal. Here **one** forward and **one** backward pass "
+            "serve all 13 layers, and `CAMOverlay` scrubs through them live.\n\n" + VGG_NOTE
+        ),
+        new_code_cell(
+            "import keras\n\n"
+            "from convviz_widgets import ActivationProbe, CAMOverlay, zoo\n"
+            "from convviz_widgets.engine.cam import cam_sweep\n"
+            "from convviz_widgets.export import cam_overlays, show_pictures\n\n"
+            "model = keras.applications.VGG16(weights=None)  # weights=\"imagenet\" online\n"
+            "preprocess = keras.applications.vgg16.preprocess_input\n"
+            "probe = ActivationProbe(model, preprocess)\n"
+            "names = zoo.class_names(\"imagenet\")  # bundled: decoded offline\n"
+            "photo = probe.prepare(zoo.load_image(\"astronaut\"))\n"
+            "ELEPHANT = 386\n"
+            "print(names[ELEPHANT])"
+        ),
+        new_markdown_cell("Every conv layer's Grad-CAM for class 386, from one pass:"),
+        new_code_cell(
+            "sweep = cam_sweep(probe.gradients, photo, ELEPHANT)\n"
+            "pictures = cam_overlays(photo.pixels, {path: r.map for path, r in sweep.items()})\n"
+            "print(\"backward passes:\", probe.gradients.backward_passes)\n"
+            "show_pictures(pictures, columns=5);"
+        ),
+        new_markdown_cell(
+            "The same, live: move the **layer** slider through the 13 conv layers, click a bar "
+            "or type any class index."
+        ),
+        new_code_cell(
+            "CAMOverlay(probe, image=photo, target=ELEPHANT, layer=\"block1_conv1\")"
+        ),
+        new_markdown_cell(
+            "## Technique 3: the deconvnet (Zeiler & Fergus, 2014)\n\n"
+            "For a layer, the top-4 filters by summed activation are projected back to pixel "
+            "space one by one (max-pool switches, rectified gradients, transposed filters), in "
+            "one batched backward call. Guided backpropagation and Guided Grad-CAM, its "
+            "relatives, come from the same engine."
+        ),
+        new_code_cell(
+            "from convviz_widgets.engine.deconv import deconv_projections\n"
+            "from convviz_widgets.engine.saliency import deprocess, guided_backprop, "
+            "guided_gradcam\n\n"
+            "projections = deconv_projections(probe, photo, \"block4_conv3\", k=4)\n"
+            "pictures = {f\"block4_conv3 filter {index}\": deprocess(values)\n"
+            "            for index, values in projections}\n"
+            "pictures[\"guided backprop\"] = deprocess(guided_backprop(probe, photo, ELEPHANT))\n"
+            "pictures[\"guided Grad-CAM\"] = deprocess(\n"
+            "    guided_gradcam(probe, photo, \"block5_conv3\", ELEPHANT))\n"
+            "show_pictures(pictures, columns=3, width=9);"
+        ),
+    ],
+    "05_binary_heatmap.ipynb": [
+        new_markdown_cell(
+            "# A heat map for a single-unit sigmoid classifier (seed S0, technique 3)\n\n"
+            "Chollet's cats-vs-dogs model ends in `Dense(1, sigmoid)`: one unit, two classes. "
+            "The bundled `shapes_circle` model has the same head (\"is there a circle?\"). "
+            "Grad-CAM explains the evidence for the positive class (`\"positive\"`), or for "
+            "the negative one (`\"negative\"`, the gradient of the logit with the sign "
+            "flipped)."
+        ),
+        new_code_cell(
+            "from convviz_widgets import ActivationProbe, CAMOverlay, zoo\n"
+            "from convviz_widgets.export import cam_overlays, show_pictures\n"
+            "from convviz_widgets.zoo.shapes import make_scene\n\n"
+            "model = zoo.load_model(\"shapes_circle\")\n"
+            "probe = ActivationProbe(model)\n"
+            "scene, masks = make_scene([\"circle\", \"square\"], seed=3)\n"
+            "print(\"P(circle) =\", float(probe.predict(scene)[0]))"
+        ),
+        new_code_cell(
+            "maps = {side: probe.cam(scene, \"block4_conv2\", side).map\n"
+            "        for side in (\"positive\", \"negative\")}\n"
+            "show_pictures({\"image\": scene, **cam_overlays(scene, maps)}, columns=3, width=9);"
+        ),
+        new_code_cell(
+            "CAMOverlay(probe, image=scene, class_names=zoo.class_names(\"shapes_circle\"))"
+        ),
+    ],
+    "06_cam_tour.ipynb": [
+        new_markdown_cell(
+            "# Class activation maps on two-shape scenes: which method, which layer, and can we "
+            "trust it?\n\n"
+            "Each scene holds two shapes, and the generator knows where they are, so we can "
+            "check where each map points (the pointing game), whether deleting the pixels it "
+            "ranks first destroys the prediction (deletion and insertion curves, Petsiuk et al., "
+            "2018), and whether it changes when the model's weights are randomized "
+            "(Adebayo et al., 2018)."
+        ),
+        new_code_cell(
+            "import os\n\n"
+            "import numpy as np\n\n"
+            "from convviz_widgets import ActivationProbe, CAMOverlay, zoo\n"
+            "from convviz_widgets.engine.cam import METHODS\n"
+            "from convviz_widgets.engine.faithfulness import (\n"
+            "    causal_curves,\n"
+            "    pointing_hit,\n"
+            "    randomization_check,\n"
+            "    target_probability,\n"
+            ")\n"
+            "from convviz_widgets.zoo.shapes import make_scene, two_shape_scenes\n\n"
+            "probe = ActivationProbe(zoo.load_model(\"shapes\"))\n"
+            "names = zoo.class_names(\"shapes\")\n"
+            "scene, masks = make_scene([\"star\", \"triangle\"], seed=5)"
+        ),
+        new_markdown_cell(
+            "Click a bar to explain another class, move the layer slider, switch the method, "
+            "and turn on **deletion / insertion** to measure the map shown."
+        ),
+        new_code_cell(
+            "overlay = CAMOverlay(probe, image=scene, class_names=names)\n"
+            "overlay.show_curves = True\n"
+            "overlay"
+        ),
+        new_markdown_cell(
+            "The pointing game for every method on the last conv layer (`CONVVIZ_MAX_STEPS` "
+            "caps the number of scenes when the notebooks run as tests):"
+        ),
+        new_code_cell(
+            "scenes = int(os.environ.get(\"CONVVIZ_MAX_STEPS\", 40))\n"
+            "hits = {method: [] for method in METHODS}\n"
+            "for image, shape_masks in two_shape_scenes(scenes):\n"
+            "    for name, mask in shape_masks.items():\n"
+            "        for method in METHODS:\n"
+            "            cam = probe.cam(image, \"block4_conv2\", names.index(name), method)\n"
+            "            hits[method].append(pointing_hit(cam.upsampled, mask))\n"
+            "for method, found in hits.items():\n"
+            "    print(f\"{method:10s} pointing game: {np.mean(found):.0%} of {len(found)}\")"
+        ),
+        new_markdown_cell("Deletion and insertion AUCs of each method for the star:"),
+        new_code_cell(
+            "score = target_probability(probe, names.index(\"star\"))\n"
+            "for method in METHODS:\n"
+            "    cam = probe.cam(scene, \"block4_conv2\", names.index(\"star\"), method)\n"
+            "    curves = causal_curves(score, scene.astype(np.float32), cam.upsampled)\n"
+            "    print(f\"{method:10s} deletion AUC {curves.deletion_auc:.3f}  \"\n"
+            "          f\"insertion AUC {curves.insertion_auc:.3f}\")"
+        ),
+        new_markdown_cell(
+            "The randomization sanity check: randomize the classifier, then the last conv "
+            "layers, and compare each map with the trained model's (Spearman rank correlation; "
+            "a faithful method's maps change)."
+        ),
+        new_code_cell(
+            "cascade = [\"predictions\", \"block4_conv2\", \"block4_conv1\"]\n"
+            "for method in METHODS:\n"
+            "    def explain(model, image, method=method):\n"
+            "        return ActivationProbe(model).cam(image, \"block4_conv2\",\n"
+            "                                          names.index(\"star\"), method).map\n"
+            "    steps = randomization_check(explain, probe.model, scene, cascade)\n"
+            "    print(f\"{method:10s}\", \"  \".join(f\"{s.rank_correlation:+.2f}\" "
+            "for s in steps[1:]))"
+        ),
+    ],
 }
 
 
 def main() -> None:
     ROOT.mkdir(exist_ok=True)
     for name, cells in NOTEBOOKS.items():
+        for index, cell in enumerate(cells):  # stable ids: regenerating changes nothing
+            cell.id = f"cell-{index:02d}"
         notebook = new_notebook(cells=cells, metadata=KERNEL)
         nbformat.write(notebook, ROOT / name)
         print("wrote", ROOT / name)

@@ -28,3 +28,16 @@ def test_render_writes_the_library_grid(tmp_path):
 def test_a_dense_layer_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     assert main(["render", "--layer", "predictions", "--out", str(tmp_path / "x.png")]) == 2
     assert "not feature maps" in capsys.readouterr().err
+
+
+def test_faithfulness_reports_every_method(capsys):
+    from convviz_widgets.engine.cam import METHODS
+
+    assert main(["faithfulness", "--scenes", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("shapes, layer block4_conv2, 2 two-shape scenes")
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert set(rows) == set(METHODS)
+    for row in rows.values():
+        assert row[1].endswith("%") and 0 <= float(row[1][:-1]) <= 100
+        assert len(row) == 4 + 3  # three randomization steps

@@ -66,3 +66,88 @@ def cam_model(activation: str = "softmax", channels: int = 2):
     outputs = keras.layers.Dense(2, name="predictions", activation=activation, use_bias=False,
                                  kernel_initializer=keras.initializers.Constant(CAM_DENSE))(pooled)
     return keras.Model(inputs, outputs, name="cam_model")
+
+
+LINEAR_KERNEL = (np.arange(24, dtype=np.float32) % 7 - 3).reshape(12, 2)  # (2·2·3 pixels, classes)
+
+
+def linear_model(activation: str | None = None, units: int = 2):
+    """(2, 2, 3) input → flatten → dense(units) with LINEAR_KERNEL[:, :units], bias 0.
+
+    ``logit_k = sum(x.ravel() * LINEAR_KERNEL[:, k])``: its input gradient is the kernel column
+    reshaped to (2, 2, 3), whatever the input.
+    """
+    import keras
+
+    inputs = keras.Input((2, 2, 3), name="image")
+    flat = keras.layers.Flatten(name="flatten")(inputs)
+    outputs = keras.layers.Dense(units, name="predictions", activation=activation,
+                                 kernel_initializer=keras.initializers.Constant(
+                                     LINEAR_KERNEL[:, :units]))(flat)
+    return keras.Model(inputs, outputs, name="linear")
+
+
+MLP_HIDDEN = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], np.float32)  # (pixels, hidden units)
+MLP_BIAS = np.array([0.0, 0.0, -10.0], np.float32)
+MLP_OUT = np.array([[1.0], [-2.0], [3.0]], np.float32)  # (hidden units, 1)
+
+
+def relu_mlp(style: str = "dense"):
+    """(1, 2, 1) input [x0, x1] → flatten → dense(3) MLP_HIDDEN + MLP_BIAS → ReLU → dense(1).
+
+    ``y = MLP_OUT · relu(MLP_HIDDEN^T x + MLP_BIAS)``. The ReLU is placed by ``style``: inside
+    the hidden Dense (``"dense"``), a ``ReLU`` layer (``"layer"``), an ``Activation("relu")``
+    layer (``"activation"``), or a ``ReLU`` layer inside a nested functional model ``"inner"``
+    (``"nested"``).
+    """
+    import keras
+
+    def hidden(activation: str | None = None):
+        return keras.layers.Dense(3, name="hidden", activation=activation,
+                                  kernel_initializer=keras.initializers.Constant(MLP_HIDDEN),
+                                  bias_initializer=keras.initializers.Constant(MLP_BIAS))
+
+    score = keras.layers.Dense(1, name="score", use_bias=False,
+                               kernel_initializer=keras.initializers.Constant(MLP_OUT))
+    inputs = keras.Input((1, 2, 1), name="image")
+    flat = keras.layers.Flatten(name="flatten")(inputs)
+    if style == "dense":
+        rectified = hidden("relu")(flat)
+    elif style == "layer":
+        rectified = keras.layers.ReLU(name="relu")(hidden()(flat))
+    elif style == "activation":
+        rectified = keras.layers.Activation("relu", name="relu")(hidden()(flat))
+    elif style == "nested":
+        inner_in = keras.Input((2,))
+        inner = keras.Model(inner_in, keras.layers.ReLU(name="relu")(hidden()(inner_in)),
+                            name="inner")
+        return keras.Sequential([keras.Input((1, 2, 1)), keras.layers.Flatten(name="flatten"),
+                                 inner, score], name="mlp")
+    else:
+        raise ValueError(style)
+    return keras.Model(inputs, score(rectified), name="mlp")
+
+
+def deconv_model():
+    """(4, 4, 1) input → conv1 (1×1, 2 filters, linear) → 2×2 max pool → ReLU → conv2 (1×1,
+    3 filters, relu) → global average → dense(2).
+
+    ``conv1``: channel 0 = x − 4, channel 1 = 6 − x. ``conv2`` (no bias), on the rectified
+    pooled channels r0, r1: filter 0 = relu(r0 − r1), filter 1 = relu(r1 − r0),
+    filter 2 = relu(r0 + r1).
+    """
+    import keras
+
+    inputs = keras.Input((4, 4, 1), name="image")
+    conv1 = keras.layers.Conv2D(
+        2, 1, name="conv1",
+        kernel_initializer=keras.initializers.Constant(np.array([[[[1.0, -1.0]]]], np.float32)),
+        bias_initializer=keras.initializers.Constant(np.array([-4.0, 6.0], np.float32)))(inputs)
+    pooled = keras.layers.MaxPooling2D(2, name="pool")(conv1)
+    rectified = keras.layers.ReLU(name="relu")(pooled)
+    kernel = np.array([[1.0, -1.0, 1.0], [-1.0, 1.0, 1.0]], np.float32)[None, None]
+    conv2 = keras.layers.Conv2D(3, 1, name="conv2", activation="relu", use_bias=False,
+                                kernel_initializer=keras.initializers.Constant(kernel))(rectified)
+    pooled2 = keras.layers.GlobalAveragePooling2D(name="gap")(conv2)
+    outputs = keras.layers.Dense(2, name="predictions", kernel_initializer="ones")(pooled2)
+    return keras.Model(inputs, outputs, name="deconv")

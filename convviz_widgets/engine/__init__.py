@@ -17,6 +17,17 @@ _EXPORTS = {
     "ImageInput": "images",
     "prepare_image": "images",
     "ByteLRU": "cache",
+    "InputGradients": "saliency",
+    "input_gradients": "saliency",
+    "relu_backward_rule": "saliency",
+    "vanilla_saliency": "saliency",
+    "smoothgrad": "saliency",
+    "guided_backprop": "saliency",
+    "guided_gradcam": "saliency",
+    "deprocess": "saliency",
+    "DeconvNet": "deconv",
+    "deconv_projections": "deconv",
+    "top_filters": "deconv",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -268,11 +268,17 @@ class ActivationProbe:
         )
 
 
-_SHARED: weakref.WeakKeyDictionary[Any, dict[Any, ActivationProbe]] = weakref.WeakKeyDictionary()
+# Keyed by the model's and the preprocess function's ids and holding the probes weakly: a probe
+# keeps its model alive, so while an entry exists its ids cannot be reused, and once every
+# widget has let go of a probe, the entry, the probe and the model can all be freed.
+_SHARED: weakref.WeakValueDictionary[tuple[int, int], ActivationProbe] = (
+    weakref.WeakValueDictionary())
 
 
 def shared_probe(model: Any, preprocess: Preprocess | None = None) -> ActivationProbe:
     """The one probe for ``(model, preprocess)``, so that several widgets share a forward pass.
+
+    The probe lives as long as something (a widget, a variable) holds it.
 
     Examples
     --------
@@ -281,7 +287,9 @@ def shared_probe(model: Any, preprocess: Preprocess | None = None) -> Activation
     >>> shared_probe(model) is shared_probe(model)
     True
     """
-    probes = _SHARED.setdefault(model, {})
-    if preprocess not in probes:
-        probes[preprocess] = ActivationProbe(model, preprocess)
-    return probes[preprocess]
+    key = (id(model), id(preprocess))
+    probe = _SHARED.get(key)
+    if probe is None:
+        probe = ActivationProbe(model, preprocess)
+        _SHARED[key] = probe
+    return probe

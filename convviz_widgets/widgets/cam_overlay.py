@@ -10,20 +10,38 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 from traitlets import Any as AnyTrait
-from traitlets import Float, Int, Unicode, observe, validate
+from traitlets import Bool, Float, Int, Unicode, observe, validate
 
+from .. import zoo
 from ..engine.cam import METHODS
 from ..engine.cam.base import upsample
 from ..engine.cam.scorecam import class_probability, score_cam
+from ..engine.faithfulness import CausalCurves, causal_curves, target_probability
 from ..engine.gradients import BinaryTarget, ClassTarget
 from ..engine.images import ImageInput
 from ..engine.probe import ActivationProbe, shared_probe
 from ..engine.render import apply_colormap, colormap_lut, encode_png, enlarge, heatmap_overlay
+from ..engine.saliency import guided_gradcam, saliency_map, smoothgrad, vanilla_saliency
 from .base import ConvvizWidget, PictureFigure
 from .controls import ImageChooser, prepare_for
 
-SLOW_METHODS = ("scorecam",)
-ALL_METHODS = (*METHODS, *SLOW_METHODS)
+
+def _guided_gradcam(probe: Any, image: ImageInput, layer: str, target: Any) -> np.ndarray:
+    return saliency_map(guided_gradcam(probe, image, layer, target))
+
+
+def _saliency(probe: Any, image: ImageInput, layer: str, target: Any) -> np.ndarray:
+    return vanilla_saliency(probe, image, target)
+
+
+#: Methods whose map is at the input's resolution: ``(probe, image, layer, target) -> (H, W)``.
+PIXEL_METHODS: dict[str, Callable[[Any, ImageInput, str, Any], np.ndarray]] = {
+    "guided gradcam": _guided_gradcam,
+    "saliency": _saliency,
+}
+#: Methods that run many passes: computed when the Run button is pressed.
+SLOW_METHODS = ("scorecam", "smoothgrad")
+ALL_METHODS = (*METHODS, *PIXEL_METHODS, *SLOW_METHODS)
 
 
 class CAMOverlay(ConvvizWidget):
@@ -44,12 +62,14 @@ class CAMOverlay(ConvvizWidget):
     layer : str, optional
         Conv layer to explain (default: the last one).
     method : str
-        ``"gradcam"``, ``"gradcam++"``, ``"layercam"``, ``"eigencam"`` or ``"scorecam"``
-        (slow: runs behind the Run button).
+        ``"gradcam"``, ``"gradcam++"``, ``"layercam"``, ``"eigencam"`` (maps at the layer's
+        resolution); ``"guided gradcam"``, ``"saliency"`` (at the input's); ``"scorecam"`` and
+        ``"smoothgrad"`` (slow: they run when the Run button is pressed).
     preprocess : callable, optional
         The model's preprocessing.
     class_names : sequence of str, optional
-        Names for the bars and the status line.
+        Names for the bars and the status line; for a 1,000-class model the bundled ImageNet
+        names are used by default, so ``keras.applications`` models are decoded offline.
     top_k : int
         Number of classes in the bar chart (default 5).
 
@@ -68,6 +88,8 @@ class CAMOverlay(ConvvizWidget):
     alpha = Float(0.5, min=0.0, max=1.0, help="Opacity of the heat map over the image.")
     cmap = Unicode("jet", help="Colormap of the heat map.")
     image = AnyTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
+    show_curves = Bool(False, help="Measure and plot the deletion/insertion curves of the map "
+                                   "shown (Petsiuk et al., 2018).")
 
     def __init__(self, model: Any, image: Any = None, target: int | str | None = None,
                  layer: str | None = None, method: str = "gradcam",
@@ -81,13 +103,15 @@ class CAMOverlay(ConvvizWidget):
         self.binary = self.gradients.head.units == 1
         units = 2 if self.binary else self.gradients.head.units
         self.class_names = list(class_names) if class_names is not None else (
-            ["positive", "negative"] if self.binary else [f"class {i}" for i in range(units)])
+            default_class_names(units, self.binary))
         self.top_k = max(1, min(top_k, units))
         self.display_size = display_size
         self._input: ImageInput | None = None
         self._top: list[int] = []
         self._overlay: np.ndarray | None = None
         self._slow_maps: dict[tuple, np.ndarray] = {}
+        self._scorers: dict[tuple[int, bool], Any] = {}
+        self.curves: CausalCurves | None = None
         self._explicit_target = target
         super().__init__()
         self._build_controls(units)
@@ -132,10 +156,28 @@ class CAMOverlay(ConvvizWidget):
             layout=widgets.Layout(width="420px", height="240px"))
         self.class_chart.add_class("convviz-cam-classes")
         self.run_button.on_click(lambda _: self._run_slow_method())
+        self.curves_toggle = widgets.ToggleButton(False, description="deletion / insertion",
+                                                  icon="line-chart",
+                                                  tooltip="measure how faithful the map is")
+        fraction = bqplot.LinearScale(min=0.0, max=1.0)
+        score = bqplot.LinearScale(min=0.0, max=1.0)
+        self.curve_lines = bqplot.Lines(
+            x=[0.0, 1.0], y=[[0.0, 0.0], [0.0, 0.0]], colors=["#c44e52", "#55a868"],
+            labels=["deletion", "insertion"], display_legend=True,
+            scales={"x": fraction, "y": score})
+        self.curve_chart = bqplot.Figure(
+            marks=[self.curve_lines], title="deletion / insertion",
+            axes=[bqplot.Axis(scale=fraction, label="share of pixels", tick_format=".0%"),
+                  bqplot.Axis(scale=score, side="left", tick_format=".0%")],
+            legend_location="right", title_style={"font-size": "12px"},
+            fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
+            layout=widgets.Layout(width="420px", height="240px", display="none"))
+        self.curve_chart.add_class("convviz-cam-curves")
 
     def _link_controls(self) -> None:
         for name, control in [("class_index", self.class_box), ("method", self.method_picker),
-                              ("alpha", self.alpha_slider), ("cmap", self.cmap_picker)]:
+                              ("alpha", self.alpha_slider), ("cmap", self.cmap_picker),
+                              ("show_curves", self.curves_toggle)]:
             traitlets.link((self, name), (control, "value"))
         self.layer_slider.observe(
             lambda change: setattr(self, "layer", self._layers[change["new"]]), "value")
@@ -145,9 +187,9 @@ class CAMOverlay(ConvvizWidget):
             self.images.box,
             widgets.HBox([self.layer_slider, self.layer_label]),
             widgets.HBox([self.class_box, self.method_picker, self.run_button, self.progress]),
-            widgets.HBox([self.alpha_slider, self.cmap_picker]),
+            widgets.HBox([self.alpha_slider, self.cmap_picker, self.curves_toggle]),
             widgets.HBox([self.overlay_view.figure, self.map_view.figure]),
-            self.class_chart,
+            widgets.HBox([self.class_chart, self.curve_chart]),
             self.status_line,
         ]
 
@@ -212,8 +254,10 @@ class CAMOverlay(ConvvizWidget):
             self._show_error(err)
         self._refresh()
 
-    @observe("layer", "class_index", "method", "alpha", "cmap")
+    @observe("layer", "class_index", "method", "alpha", "cmap", "show_curves")
     def _on_view_change(self, change: dict[str, Any]) -> None:
+        if change["name"] == "show_curves":
+            self.curve_chart.layout.display = None if change["new"] else "none"
         if change["name"] == "layer":
             self.layer_slider.value = self._layers.index(change["new"])
             info = self.probe.layer(change["new"])
@@ -237,12 +281,21 @@ class CAMOverlay(ConvvizWidget):
         assert self._input is not None
         if self.method in SLOW_METHODS:
             return self._slow_maps.get((self.layer, self.class_index, self.method))
+        if self.method in PIXEL_METHODS:
+            return PIXEL_METHODS[self.method](self.probe, self._input, self.layer, self.target())
         return self.probe.cam(self._input, self.layer, self.target(), self.method).map
 
     def _run_slow_method(self) -> None:
         if self._input is None or self.method not in SLOW_METHODS:
             return
         try:
+            if self.method == "smoothgrad":
+                self.progress.max, self.progress.value = 1, 0
+                cam = smoothgrad(self.probe, self._input, self.target())
+                self._slow_maps[(self.layer, self.class_index, self.method)] = cam
+                self.progress.value = 1
+                self._refresh()
+                return
             activations = self.probe.activations(self._input, self.layer)
             index = 0 if self.binary else self.class_index
             probability = class_probability(self.probe.model, index)
@@ -266,6 +319,8 @@ class CAMOverlay(ConvvizWidget):
                 self._set_status(f"{self.method} is slow: press Run to compute it.")
                 return
             self._draw(cam)
+            if self.show_curves:
+                self._measure(cam)
             self._set_status(self._describe(cam))
         except Exception as err:  # the widget must stay usable: report, never raise into the UI
             self._show_error(err)
@@ -283,6 +338,22 @@ class CAMOverlay(ConvvizWidget):
         raw_factor = max(1, self.display_size // max(cam.shape))
         raw = enlarge(apply_colormap(cam, self.cmap), raw_factor)
         self.map_view.show(encode_png(raw), raw.shape[1], raw.shape[0])
+
+    def _measure(self, cam: np.ndarray) -> None:
+        """Deletion and insertion curves of the map shown, scored on the class probability."""
+        assert self._input is not None
+        index = 0 if self.binary else self.class_index
+        positive = not (self.binary and self.class_index == 1)
+        if (index, positive) not in self._scorers:
+            self._scorers[(index, positive)] = target_probability(self.probe, index, positive)
+        pixels = self._input.pixels
+        self.curves = causal_curves(self._scorers[(index, positive)], pixels,
+                                    upsample(cam, pixels.shape[:2]))
+        with self.curve_lines.hold_sync(), self.curve_chart.hold_sync():
+            self.curve_lines.x = self.curves.fractions
+            self.curve_lines.y = [self.curves.deletion, self.curves.insertion]
+            self.curve_chart.title = (f"deletion AUC {self.curves.deletion_auc:.3f} (lower is "
+                                      f"better) · insertion AUC {self.curves.insertion_auc:.3f}")
 
     def _show_classes(self, probabilities: np.ndarray) -> None:
         with self.bars.hold_sync():
@@ -318,3 +389,12 @@ class CAMOverlay(ConvvizWidget):
     def __repr__(self) -> str:
         return (f"CAMOverlay(layer={self.layer!r}, class_index={self.class_index}, "
                 f"method={self.method!r})")
+
+
+def default_class_names(units: int, binary: bool) -> list[str]:
+    """Names when the user gives none: ImageNet's for 1,000 classes, else numbered."""
+    if binary:
+        return ["positive", "negative"]
+    if units == 1000:
+        return zoo.class_names("imagenet")
+    return [f"class {i}" for i in range(units)]

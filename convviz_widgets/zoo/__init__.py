@@ -3,7 +3,12 @@ downloaded.
 
 - ``"shapes"``: a small VGG-style convnet (``block1_conv1`` … ``block4_conv2``) trained by
   :mod:`convviz_widgets.zoo.train` on procedurally drawn shapes (:mod:`.shapes`); raw 0–255 RGB
-  64×64 images go straight in.
+  64×64 images go straight in; softmax over five classes.
+- ``"shapes_circle"``: the same architecture with a single sigmoid unit, "is there a circle?"
+  (the binary-classifier case of Chollet's cats-vs-dogs model); classes ``["circle",
+  "no circle"]`` (positive first).
+- Class names of the 1,000 ImageNet classes, so ``keras.applications`` models are decoded
+  offline: ``class_names("imagenet")`` (provenance in ``zoo/data/PROVENANCE.md``).
 - Sample images: one clean drawing per shape class (``"circle"``, ``"star"``, …) and a few
   photos from scikit-image's public-domain and CC0 set (``"cat"``, ``"coffee"``,
   ``"astronaut"``, ``"rocket"``; provenance in ``zoo/images/PROVENANCE.md``).
@@ -14,7 +19,7 @@ Examples
 --------
 >>> from convviz_widgets import zoo
 >>> zoo.model_names()
-['shapes']
+['shapes', 'shapes_circle']
 >>> zoo.class_names("shapes")
 ['circle', 'square', 'triangle', 'star', 'cross']
 >>> zoo.image_names()[:5]
@@ -43,7 +48,9 @@ _HERE = Path(__file__).resolve().parent
 _DATA = _HERE / "data"
 _IMAGES = _HERE / "images"
 _PHOTOS = ("cat", "coffee", "astronaut", "rocket")
-_MODELS = ("shapes",)
+_MODELS = ("shapes", "shapes_circle")
+#: Class-name lists that belong to no bundled model.
+_CLASS_LISTS = ("imagenet",)
 
 
 def model_names() -> list[str]:
@@ -93,18 +100,31 @@ def load_model(name: str = "shapes") -> keras.Model:
 
 
 def class_names(name: str = "shapes") -> list[str]:
-    """Class names of a bundled model, in the order of its output units.
+    """Class names of a bundled model, or of ImageNet, in the order of the output units.
+
+    Parameters
+    ----------
+    name : str, default "shapes"
+        One of :func:`model_names`, or ``"imagenet"`` for the 1,000 classes of the
+        ``keras.applications`` models (index ``i`` is the ``i``-th WordNet id in sorted order,
+        as in Keras' ``decode_predictions``).
 
     Examples
     --------
     >>> class_names("shapes")
     ['circle', 'square', 'triangle', 'star', 'cross']
+    >>> names = class_names("imagenet")
+    >>> len(names), names[0], names[386]
+    (1000, 'tench', 'African elephant')
     """
-    _check_model_name(name)
+    if name == "imagenet":
+        rows = json.loads((_DATA / "imagenet_classes.json").read_text(encoding="utf-8"))
+        return [label for _wnid, label in rows]
+    if name not in _MODELS:
+        raise ValueError(f"no class names for {name!r}; choose one of "
+                         f"{[*_MODELS, *_CLASS_LISTS]}.")
     path = _DATA / f"{name}_classes.json"
-    if path.is_file():
-        return list(json.loads(path.read_text(encoding="utf-8")))
-    return list(SHAPE_CLASSES)
+    return list(json.loads(path.read_text(encoding="utf-8")))
 
 
 def image_names() -> list[str]:

@@ -1,12 +1,19 @@
 """Train the bundled ``shapes`` model: a small VGG-style convnet on procedural shapes.
 
-The result ships in ``convviz_widgets/zoo/data/`` (``shapes.keras`` and ``shapes_classes.json``);
-run this module to rebuild it. Everything is generated on the fly by
-:mod:`convviz_widgets.zoo.shapes`, so nothing is downloaded.
+Two tasks share the architecture and the data generator:
+
+- ``shapes``: softmax over the five classes (``shapes.keras``);
+- ``circle``: a single sigmoid unit, "is there a circle?" (``shapes_circle.keras``), the
+  binary-classifier case of seed S0 (Chollet's cats-vs-dogs model).
+
+The results ship in ``convviz_widgets/zoo/data/`` with their class names; run this module to
+rebuild them. Everything is generated on the fly by :mod:`convviz_widgets.zoo.shapes`, so
+nothing is downloaded.
 
 Usage::
 
-    python -m convviz_widgets.zoo.train               # full run, writes into the package
+    python -m convviz_widgets.zoo.train               # both tasks, writes into the package
+    python -m convviz_widgets.zoo.train --task circle # only the sigmoid model
     python -m convviz_widgets.zoo.train --quick --out /tmp/shapes   # smoke test, seconds
 
 Training data for epoch ``e`` is ``make_dataset(n_train, seed=TRAIN_SEED_BASE + 1000 * seed + e)``:
@@ -22,17 +29,18 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .shapes import SHAPE_CLASSES, _make_easy_dataset, make_dataset
+from .shapes import SHAPE_CLASSES, _make_easy_dataset, make_dataset, make_scene_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-__all__ = ["DATA_DIR", "build_shapes_model", "main", "train"]
+__all__ = ["DATA_DIR", "TASKS", "Task", "build_shapes_model", "main", "train"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 """Where the shipped model lives (the default ``out_dir`` of :func:`train`)."""
@@ -48,9 +56,45 @@ BATCH_SIZE = 64
 LEARNING_RATE = 1e-3
 #: Share of easy (grey, high-contrast) images in the first epochs: a warm-up curriculum.
 EASY_FRACTIONS = (0.5, 0.5, 0.25)
+#: Share of two-shape scenes in every epoch (soft targets: half for each shape), so that the
+#: model recognizes several smaller shapes at once, as the CAM pointing game asks of it.
+SCENE_FRACTION = 0.3
+#: Offset of the scene seeds from the single-shape seeds of the same epoch.
+SCENE_SEED_OFFSET = 500_000
 
 
-def build_shapes_model(num_classes: int = 5, input_size: int = 64) -> keras.Model:
+@dataclass(frozen=True)
+class Task:
+    """What one bundled model learns from the shapes data set."""
+
+    name: str
+    stem: str  # file name of the saved model, without ``.keras``
+    class_names: tuple[str, ...]  # the model's classes (positive first for a sigmoid unit)
+    binary: bool  # a single sigmoid unit ("is there a circle?") instead of a softmax
+
+    def targets(self, present: np.ndarray) -> np.ndarray:
+        """Training targets from the classes present in each image, ``(n, classes)`` bool.
+
+        Softmax task: the present classes share the probability (one-hot for one shape, half
+        and half for a scene). Sigmoid task: 1 when a circle is present.
+        """
+        if self.binary:
+            return present[:, SHAPE_CLASSES.index("circle")].astype(np.float32)
+        return (present / present.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def predicted(self, outputs: np.ndarray) -> np.ndarray:
+        """Predicted labels from the model's outputs (the top class, or circle yes/no)."""
+        return (outputs[:, 0] > 0.5).astype(np.float32) if self.binary else outputs.argmax(1)
+
+
+TASKS: dict[str, Task] = {
+    "shapes": Task("shapes", "shapes", SHAPE_CLASSES, binary=False),
+    "circle": Task("circle", "shapes_circle", ("circle", "no circle"), binary=True),
+}
+
+
+def build_shapes_model(num_classes: int = 5, input_size: int = 64, binary: bool = False
+                       ) -> keras.Model:
     """Build the untrained VGG-style ``shapes_vgg`` model.
 
     Raw 0–255 RGB images go straight in (a ``Rescaling(1/255)`` layer comes first). Four blocks
@@ -64,11 +108,14 @@ def build_shapes_model(num_classes: int = 5, input_size: int = 64) -> keras.Mode
         Number of output units.
     input_size : int, default 64
         Height and width of the (square) input.
+    binary : bool, default False
+        One sigmoid unit instead of a softmax (``num_classes`` is then ignored); the model is
+        named ``"shapes_circle"``.
 
     Returns
     -------
     keras.Model
-        Functional model named ``"shapes_vgg"``, not compiled.
+        Functional model named ``"shapes_vgg"`` (or ``"shapes_circle"``), not compiled.
 
     Examples
     --------
@@ -90,19 +137,22 @@ def build_shapes_model(num_classes: int = 5, input_size: int = 64) -> keras.Mode
         if block < 4:
             x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if binary:
+        outputs = layers.Dense(1, activation="sigmoid", name="predictions")(x)
+        return keras.Model(inputs, outputs, name="shapes_circle")
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name="shapes_vgg")
 
 
 def train(out_dir: Path | None = None, n_train: int = N_TRAIN, epochs: int = EPOCHS,
           seed: int = 0, quick: bool = False, n_eval: int = N_EVAL,
-          verbose: bool = True) -> dict[str, Any]:
-    """Train ``shapes_vgg`` on fresh shapes every epoch, evaluate, and save it.
+          verbose: bool = True, task: str = "shapes") -> dict[str, Any]:
+    """Train one bundled model on fresh shapes every epoch, evaluate, and save it.
 
     Parameters
     ----------
     out_dir : pathlib.Path, optional
-        Folder for ``shapes.keras`` and ``shapes_classes.json`` (created if missing).
+        Folder for ``<stem>.keras`` and ``<stem>_classes.json`` (created if missing).
         Default: the package's ``zoo/data/`` (replaces the shipped model).
     n_train : int
         Training images generated per epoch.
@@ -116,6 +166,8 @@ def train(out_dir: Path | None = None, n_train: int = N_TRAIN, epochs: int = EPO
         Number of held-out images for the final accuracy.
     verbose : bool, default True
         Print progress.
+    task : str, default "shapes"
+        A key of :data:`TASKS`: ``"shapes"`` (softmax) or ``"circle"`` (one sigmoid unit).
 
     Returns
     -------
@@ -133,6 +185,9 @@ def train(out_dir: Path | None = None, n_train: int = N_TRAIN, epochs: int = EPO
     """
     import keras
 
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}.")
+    spec = TASKS[task]
     if quick:
         n_train, epochs, n_eval = 300, 1, 200
     out_dir = Path(out_dir) if out_dir is not None else DATA_DIR
@@ -141,14 +196,15 @@ def train(out_dir: Path | None = None, n_train: int = N_TRAIN, epochs: int = EPO
 
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
-    model = build_shapes_model(num_classes=len(SHAPE_CLASSES))
+    model = build_shapes_model(num_classes=len(SHAPE_CLASSES), binary=spec.binary)
     _center_first_layer(model)
     steps = epochs * int(np.ceil(n_train / BATCH_SIZE))
     schedule = keras.optimizers.schedules.CosineDecay(
         LEARNING_RATE, decay_steps=max(steps, 1), alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    say(f"shapes_vgg: {model.count_params():,} parameters; {epochs} epoch(s) × "
+    loss_name = "binary_crossentropy" if spec.binary else "categorical_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss_name,
+                  metrics=["accuracy"])
+    say(f"{model.name}: {model.count_params():,} parameters; {epochs} epoch(s) × "
         f"{n_train:,} fresh images")
 
     train_accuracy = float("nan")
@@ -156,40 +212,60 @@ def train(out_dir: Path | None = None, n_train: int = N_TRAIN, epochs: int = EPO
         t0 = time.perf_counter()
         data_seed = TRAIN_SEED_BASE + 1000 * seed + epoch
         n_easy = int(n_train * EASY_FRACTIONS[epoch]) if epoch < len(EASY_FRACTIONS) else 0
-        x, y = make_dataset(n_train - n_easy, seed=data_seed)
+        n_scenes = int(n_train * SCENE_FRACTION)
+        x, y = make_dataset(n_train - n_easy - n_scenes, seed=data_seed)
+        parts = [(x, one_hot(y))]
         if n_easy:
             x_easy, y_easy = _make_easy_dataset(n_easy, seed=data_seed)
-            x, y = np.concatenate([x, x_easy]), np.concatenate([y, y_easy])
+            parts.append((x_easy, one_hot(y_easy)))
+        if n_scenes:
+            parts.append(make_scene_dataset(n_scenes, seed=data_seed + SCENE_SEED_OFFSET))
+        x = np.concatenate([images for images, _ in parts])
+        targets = spec.targets(np.concatenate([present for _, present in parts]))
         t1 = time.perf_counter()
-        history = model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, shuffle=True, verbose=0)
+        history = model.fit(x, targets, batch_size=BATCH_SIZE, epochs=1, shuffle=True,
+                            sample_weight=balancing_weights(targets) if spec.binary else None,
+                            verbose=0)
         train_accuracy = float(history.history["accuracy"][-1])
         say(f"epoch {epoch + 1}/{epochs}: loss {history.history['loss'][-1]:.4f}, "
             f"accuracy {train_accuracy:.4f} (data {t1 - t0:.1f}s, fit "
             f"{time.perf_counter() - t1:.1f}s, total {time.perf_counter() - start:.0f}s)")
 
-    x_eval, y_eval = make_dataset(n_eval, seed=EVAL_SEED_BASE + seed)
+    x_eval, shapes_eval = make_dataset(n_eval, seed=EVAL_SEED_BASE + seed)
+    y_eval = spec.targets(one_hot(shapes_eval))
+    if not spec.binary:
+        y_eval = y_eval.argmax(axis=1)
     probs = model.predict(x_eval, batch_size=256, verbose=0)
-    predicted = probs.argmax(axis=1)
+    predicted = spec.predicted(probs)
     accuracy = float((predicted == y_eval).mean())
-    loss = float(-np.log(np.clip(probs[np.arange(n_eval), y_eval], 1e-7, 1.0)).mean())
-    per_class = {name: float((predicted[y_eval == i] == i).mean())
-                 for i, name in enumerate(SHAPE_CLASSES) if (y_eval == i).any()}
+    if spec.binary:
+        likelihood = np.where(y_eval == 1, probs[:, 0], 1.0 - probs[:, 0])
+    else:
+        likelihood = probs[np.arange(n_eval), y_eval]
+    loss = float(-np.log(np.clip(likelihood, 1e-7, 1.0)).mean())
+    scene_accuracy = _scene_accuracy(model, spec, n_eval // 2,
+                                     seed=EVAL_SEED_BASE + seed + SCENE_SEED_OFFSET)
+    # Per shape: how often the model is right on images of that shape.
+    per_class = {name: float((predicted[shapes_eval == i] == y_eval[shapes_eval == i]).mean())
+                 for i, name in enumerate(SHAPE_CLASSES) if (shapes_eval == i).any()}
     seconds = time.perf_counter() - start
 
-    model_path = out_dir / "shapes.keras"
-    classes_path = out_dir / "shapes_classes.json"
+    model_path = out_dir / f"{spec.stem}.keras"
+    classes_path = out_dir / f"{spec.stem}_classes.json"
     # Save an uncompiled copy: no optimizer state (a third of the size), and nothing that
     # load_model(compile=False) would have to skip.
-    clean = build_shapes_model(num_classes=len(SHAPE_CLASSES))
+    clean = build_shapes_model(num_classes=len(SHAPE_CLASSES), binary=spec.binary)
     clean.set_weights(model.get_weights())
     clean.save(model_path)
-    classes_path.write_text(json.dumps(list(SHAPE_CLASSES)) + "\n", encoding="utf-8")
+    classes_path.write_text(json.dumps(list(spec.class_names)) + "\n", encoding="utf-8")
     say(f"held-out accuracy {accuracy:.4f} on {n_eval:,} images "
-        f"({', '.join(f'{k} {v:.3f}' for k, v in per_class.items())}); "
+        f"({', '.join(f'{k} {v:.3f}' for k, v in per_class.items())}); two-shape scenes "
+        f"{scene_accuracy:.4f}; "
         f"{seconds:.0f}s; saved {model_path} ({model_path.stat().st_size / 1024:.0f} KB)")
     return {
         "accuracy": accuracy,
         "per_class_accuracy": per_class,
+        "scene_accuracy": scene_accuracy,
         "loss": loss,
         "train_accuracy": train_accuracy,
         "seconds": seconds,
@@ -197,9 +273,37 @@ def train(out_dir: Path | None = None, n_train: int = N_TRAIN, epochs: int = EPO
         "epochs": epochs,
         "n_eval": n_eval,
         "seed": seed,
+        "task": task,
         "model_path": str(model_path),
         "classes_path": str(classes_path),
     }
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    """``(n, classes)`` bool: True at each image's shape class."""
+    return np.arange(len(SHAPE_CLASSES))[None, :] == labels[:, None]
+
+
+def balancing_weights(targets: np.ndarray) -> np.ndarray:
+    """Per-image weights giving the positive and negative images of a 0/1 task equal total
+    weight (a circle is in about a quarter of the images)."""
+    positive = float(targets.mean())
+    if positive in (0.0, 1.0):
+        return np.ones_like(targets)
+    return np.where(targets > 0.5, 0.5 / positive, 0.5 / (1.0 - positive)).astype(np.float32)
+
+
+def _scene_accuracy(model: keras.Model, spec: Task, n: int, seed: int) -> float:
+    """On held-out two-shape scenes: for the softmax model, the share whose two most probable
+    classes are the two shapes present; for the sigmoid model, the share answered right."""
+    if n < 1:
+        return float("nan")
+    images, present = make_scene_dataset(n, seed=seed)
+    outputs = model.predict(images, batch_size=256, verbose=0)
+    if spec.binary:
+        return float((spec.predicted(outputs) == spec.targets(present)).mean())
+    top_two = np.argsort(-outputs, axis=1)[:, :2]
+    return float(np.take_along_axis(present, top_two, axis=1).all(axis=1).mean())
 
 
 def _center_first_layer(model: keras.Model) -> None:
@@ -218,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: ``python -m convviz_widgets.zoo.train --help``."""
     parser = argparse.ArgumentParser(
         prog="python -m convviz_widgets.zoo.train",
-        description="Train the bundled shapes_vgg model on procedurally generated shapes.")
+        description="Train the bundled shapes models on procedurally generated shapes.")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 300 images, 1 epoch (seconds)")
     parser.add_argument("--out", type=Path, default=None,
@@ -229,10 +333,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-eval", type=int, default=N_EVAL,
                         help=f"held-out images (default {N_EVAL})")
     parser.add_argument("--seed", type=int, default=0, help="default 0")
+    parser.add_argument("--task", choices=[*TASKS, "all"], default="all",
+                        help="which model to train (default: all)")
     args = parser.parse_args(argv)
-    metrics = train(out_dir=args.out, n_train=args.n_train, epochs=args.epochs, seed=args.seed,
-                    quick=args.quick, n_eval=args.n_eval)
-    print(json.dumps({k: v for k, v in metrics.items() if k != "per_class_accuracy"}))
+    for task in TASKS if args.task == "all" else [args.task]:
+        metrics = train(out_dir=args.out, n_train=args.n_train, epochs=args.epochs,
+                        seed=args.seed, quick=args.quick, n_eval=args.n_eval, task=task)
+        print(json.dumps({k: v for k, v in metrics.items() if k != "per_class_accuracy"}))
     return 0
 
 

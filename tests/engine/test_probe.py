@@ -173,3 +173,18 @@ def test_channel_stats_are_computed_once_per_image_and_layer():
     stats = probe.channel_stats(RAMP, "conv")
     assert (stats.low[0], stats.high[0], stats.mean[0]) == (10.0, 50.0, 30.0)
     assert probe.channel_stats(RAMP.copy(), "conv") is stats
+
+
+def test_a_shared_probe_is_shared_while_held_and_freed_after():
+    import gc
+    import weakref
+
+    model = ones_conv_model()
+    probe = shared_probe(model)
+    assert shared_probe(model) is probe
+    assert shared_probe(model, preprocess=np.sqrt) is not probe
+    probe.activations(np.ones((4, 4), np.uint8), "conv")
+    gone = weakref.ref(probe)
+    del probe
+    gc.collect()
+    assert gone() is None, "the registry must not keep probes (and their models) alive"

@@ -100,3 +100,51 @@ def test_the_layer_slider_scrubs_every_conv_layer_from_one_pass():
     overlay = CAMOverlay(nested_model(), image=np.full((3, 3, 3), 9, np.uint8))
     assert overlay.layer_slider.max == len(overlay.gradients.layers) - 1 == 0
     assert overlay.layer == "inner/mix" and overlay.gradients.backward_passes == 1
+
+
+def test_deletion_and_insertion_curves_are_measured_on_the_map_shown():
+    overlay = CAMOverlay(rgb_model(), image=IMAGE, target=0)
+    assert overlay.curves is None and overlay.curve_chart.layout.display == "none"
+    overlay.show_curves = True
+    assert overlay.curves_toggle.value and overlay.curve_chart.layout.display is None
+    curves = overlay.curves
+    probability = overlay.probe.predict(IMAGE)[0]
+    # Nothing deleted yet: the class probability itself; everything inserted: the same.
+    assert curves.deletion[0] == pytest.approx(probability, abs=1e-6)
+    assert curves.insertion[-1] == pytest.approx(probability, abs=1e-6)
+    np.testing.assert_allclose(overlay.curve_lines.y[0], curves.deletion)
+    assert "deletion AUC" in overlay.curve_chart.title
+    overlay.class_index = 1
+    assert overlay.curves is not curves
+    assert overlay.curves.deletion[0] == pytest.approx(overlay.probe.predict(IMAGE)[1], abs=1e-6)
+
+
+def test_a_thousand_class_model_is_decoded_with_the_bundled_imagenet_names():
+    inputs = keras.Input((2, 2, 3))
+    conv = keras.layers.Conv2D(2, 1, name="conv")(inputs)
+    outputs = keras.layers.Dense(1000, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(conv))
+    overlay = CAMOverlay(keras.Model(inputs, outputs), image=IMAGE)
+    assert overlay.class_names[386] == "African elephant"
+    assert all(name in overlay.class_names for name in overlay.bars.x)
+
+
+def test_pixel_space_methods_show_maps_at_the_input_size():
+    overlay = CAMOverlay(rgb_model(), image=IMAGE, target=0)
+    for method in ("saliency", "guided gradcam"):
+        overlay.method = method
+        cam = overlay.cam_map()
+        assert cam.shape == (2, 2) and cam.min() >= 0 and cam.max() == pytest.approx(1.0)
+        assert "⚠" not in overlay.status_line.value
+    # Linear path to the logit: |d logit_0 / d x| = |CAM_DENSE[c, 0]| / 4 for the kept channels.
+    overlay.method = "saliency"
+    expected = np.full((2, 2), max(abs(CAM_DENSE[0, 0]), abs(CAM_DENSE[1, 0])) / 4)
+    np.testing.assert_allclose(overlay.cam_map(), expected / expected.max(), atol=1e-6)
+
+
+def test_smoothgrad_waits_for_run():
+    overlay = CAMOverlay(rgb_model(), image=IMAGE, method="smoothgrad")
+    assert "press Run" in overlay.status and overlay.cam_map() is None
+    overlay.run_button.click()
+    assert overlay.progress.value == overlay.progress.max == 1
+    assert overlay.cam_map().shape == (2, 2)

@@ -36,6 +36,27 @@ def test_every_shape_sample_is_classified_as_its_own_class(shapes_model):
     assert shapes_model.predict(batch, verbose=0).argmax(axis=1).tolist() == list(range(5))
 
 
+def test_the_circle_model_says_whether_there_is_a_circle():
+    model = zoo.load_model("shapes_circle")
+    assert model.output_shape == (None, 1)
+    assert model.layers[-1].get_config()["activation"] == "sigmoid"
+    assert zoo.class_names("shapes_circle") == ["circle", "no circle"]
+    images, labels = shapes.make_dataset(1000, seed=FRESH_SEED)
+    has_circle = labels == shapes.SHAPE_CLASSES.index("circle")
+    says_circle = model.predict(images, batch_size=250, verbose=0)[:, 0] > 0.5
+    assert (says_circle == has_circle).mean() >= 0.95
+    assert says_circle[has_circle].mean() >= 0.9, "recall on circles"
+
+
+def test_imagenet_class_names_follow_the_keras_applications_order():
+    rows = json.loads((zoo._DATA / "imagenet_classes.json").read_text(encoding="utf-8"))
+    wnids = [wnid for wnid, _ in rows]
+    assert len(wnids) == 1000 == len(set(wnids)) and wnids == sorted(wnids)
+    names = zoo.class_names("imagenet")
+    assert names[0] == "tench" and names[281] == "tabby" and names[386] == "African elephant"
+    assert "`imagenet_classes.json`" in (zoo._DATA / "PROVENANCE.md").read_text()
+
+
 def test_the_shipped_model_has_the_documented_layout(shapes_model):
     names = [layer.name for layer in shapes_model.layers]
     assert names[:5] == ["image", "rescaling", "block1_conv1", "block1_conv2", "block1_pool"]
@@ -53,8 +74,9 @@ def test_each_load_is_an_independent_copy(shapes_model):
     assert np.abs(shapes_model.get_layer("block1_conv1").get_weights()[0]).sum() > 0
 
 
-def test_the_weights_stay_small():
-    size = (zoo._DATA / "shapes.keras").stat().st_size
+@pytest.mark.parametrize("name", zoo.model_names())
+def test_the_weights_stay_small(name):
+    size = (zoo._DATA / f"{name}.keras").stat().st_size
     assert size < 3 * 2**20, f"{size} bytes"
 
 
@@ -77,7 +99,7 @@ def test_unknown_names_are_clear_errors(call):
 @pytest.mark.slow
 def test_the_training_script_runs_end_to_end_in_quick_mode(tmp_path):
     metrics = train(out_dir=tmp_path, quick=True, verbose=False)
-    assert metrics["epochs"] == 1 and metrics["n_eval"] == 200
+    assert metrics["epochs"] == 1 and metrics["n_eval"] == 200 and metrics["task"] == "shapes"
     assert 0.0 <= metrics["accuracy"] <= 1.0 and np.isfinite(metrics["loss"])
     assert json.loads((tmp_path / "shapes_classes.json").read_text()) == list(
         shapes.SHAPE_CLASSES)
@@ -87,3 +109,15 @@ def test_the_training_script_runs_end_to_end_in_quick_mode(tmp_path):
     x, y = shapes.make_dataset(200, seed=EVAL_SEED_BASE)
     accuracy = float((reloaded.predict(x, verbose=0).argmax(axis=1) == y).mean())
     assert accuracy == pytest.approx(metrics["accuracy"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_the_training_script_trains_the_sigmoid_model_in_quick_mode(tmp_path):
+    metrics = train(out_dir=tmp_path, quick=True, verbose=False, task="circle")
+    import keras
+
+    reloaded = keras.saving.load_model(tmp_path / "shapes_circle.keras", compile=False)
+    assert reloaded.output_shape == (None, 1)
+    assert json.loads((tmp_path / "shapes_circle_classes.json").read_text()) == [
+        "circle", "no circle"]
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and np.isfinite(metrics["loss"])

@@ -45,9 +45,13 @@ class CAMMethod:
     def raw_map(self, activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
         """The map before rectification and scaling."""
         weights = self.channel_weights(activations, gradients)
-        return np.tensordot(activations, weights, axes=([-1], [0]))
+        return activations @ weights.astype(activations.dtype)
 
     def __call__(self, activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
-        """The map at the layer's resolution, in [0, 1]."""
-        return normalize_map(self.raw_map(activations.astype(np.float64),
-                                          gradients.astype(np.float64)))
+        """The map at the layer's resolution, in [0, 1].
+
+        The arrays stay float32 (a float64 copy of an early VGG16 layer costs more than its
+        whole CAM); methods that need more precision for small vectors widen those themselves.
+        """
+        return normalize_map(self.raw_map(np.asarray(activations, np.float32),
+                                          np.asarray(gradients, np.float32)))

@@ -16,4 +16,4 @@ class GradCAM(CAMMethod):
     name = "gradcam"
 
     def channel_weights(self, activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
-        return gradients.mean(axis=(0, 1))
+        return gradients.mean(axis=(0, 1), dtype=np.float64)

@@ -17,7 +17,9 @@ class GradCAMPlusPlus(CAMMethod):
     name = "gradcam++"
 
     def channel_weights(self, activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
+        # Cubes of small gradients underflow in float32: this method works in float64.
+        gradients = gradients.astype(np.float64)
         g2, g3 = gradients**2, gradients**3
-        denominator = 2.0 * g2 + activations.sum(axis=(0, 1)) * g3
+        denominator = 2.0 * g2 + activations.sum(axis=(0, 1), dtype=np.float64) * g3
         alpha = np.divide(g2, denominator, out=np.zeros_like(g2), where=denominator != 0)
         return (alpha * np.maximum(gradients, 0.0)).sum(axis=(0, 1))
