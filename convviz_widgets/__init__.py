@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "LayerBrowser": "convviz_widgets.widgets.layer_browser",
     "CAMOverlay": "convviz_widgets.widgets.cam_overlay",
+    "FilterGallery": "convviz_widgets.widgets.filter_gallery",
     "ActivationProbe": "convviz_widgets.engine.probe",
     "shared_probe": "convviz_widgets.engine.probe",
     "zoo": "convviz_widgets.zoo",

@@ -303,6 +303,110 @@ NOTEBOOKS = {
             "for s in steps[1:]))"
         ),
     ],
+    "07_filter_patterns_vgg16.ipynb": [
+        new_markdown_cell(
+            "# What VGG16's filters respond to, by gradient ascent (seed S2)\n\n"
+            "Chollet's *Deep Learning with Python* (§5.4) starts from gray noise and climbs the "
+            "gradient of one filter's mean activation for 40 steps (normalized by its RMS), one "
+            "filter at a time, with TF1 calls that no longer run on Keras 3. Here every filter "
+            "of a page is optimized **in one batch**, on VGG16 truncated at the target layer, "
+            "with the same settings (`preset=\"tutorial\"`).\n\n" + VGG_NOTE
+        ),
+        new_code_cell(
+            "import os\n\n"
+            "import keras\n"
+            "import numpy as np\n\n"
+            "from convviz_widgets import FilterGallery\n"
+            "from convviz_widgets.engine.featvis import TUTORIAL, precompute\n"
+            "from convviz_widgets.engine.render import mosaic\n"
+            "from convviz_widgets.export import show_grid\n\n"
+            "model = keras.applications.VGG16(weights=None, include_top=False)  # \"imagenet\" "
+            "online\n"
+            "# 64 filters per layer as in the tutorial; the tests cap this (and the steps).\n"
+            "FILTERS = int(os.environ.get(\"CONVVIZ_MAX_FILTERS\", 64))"
+        ),
+        new_markdown_cell("Filter 0 of `block3_conv1` (the tutorial's polka dots, with "
+                          "ImageNet weights):"),
+        new_code_cell(
+            "(pattern,) = precompute(model, \"block3_conv1\", [0], TUTORIAL)\n"
+            "print(\"objective:\", pattern.history[0], \"→\", pattern.history[-1],\n"
+            "      \"(dead)\" if pattern.dead else \"\")\n"
+            "show_grid(pattern.pixels, \"block3_conv1, filter 0\", width=4);"
+        ),
+        new_markdown_cell("The first 64 filters of the first conv layer of each block:"),
+        new_code_cell(
+            "for block in range(1, 6):\n"
+            "    layer = f\"block{block}_conv1\"\n"
+            "    patterns = precompute(model, layer, range(FILTERS), TUTORIAL, batch_size=16)\n"
+            "    tiles = np.stack([p.pixels for p in patterns])\n"
+            "    dead = sum(p.dead for p in patterns)\n"
+            "    show_grid(mosaic(tiles, 8, gap=3, fill=(255, 255, 255)),\n"
+            "              f\"{layer}: first {FILTERS} filters ({dead} dead)\", width=8)"
+        ),
+        new_markdown_cell("Live: press **Run** to compute a page, watch it fill in, "
+                          "**Cancel** at any time; click a tile to see its kernel and curve."),
+        new_code_cell("FilterGallery(model, layer=\"block3_conv1\")"),
+    ],
+    "08_kernels_vgg16.ipynb": [
+        new_markdown_cell(
+            "# VGG16's kernels (seed S3, filters)\n\n"
+            "The tutorial prints every conv layer's kernel shape, then plots the first 6 "
+            "filters of `block1_conv1` with each of their 3 input channels as a grayscale "
+            "tile, weights min–max normalized over the layer: dark is small or inhibitory, "
+            "light is large or excitatory.\n\n" + VGG_NOTE
+        ),
+        new_code_cell(
+            "import keras\n\n"
+            "from convviz_widgets import FilterGallery\n"
+            "from convviz_widgets.engine.kernels import kernel_channel_grid\n"
+            "from convviz_widgets.export import show_grid\n\n"
+            "model = keras.applications.VGG16(weights=None)  # weights=\"imagenet\" online\n"
+            "for layer in model.layers:\n"
+            "    if isinstance(layer, keras.layers.Conv2D):\n"
+            "        print(layer.name, tuple(layer.kernel.shape))"
+        ),
+        new_code_cell(
+            "grid = kernel_channel_grid(model.get_layer(\"block1_conv1\"), count=6, zoom=24)\n"
+            "show_grid(grid, \"block1_conv1: 6 filters (rows) × R, G, B (columns)\", width=3);"
+        ),
+        new_markdown_cell("Every filter of every conv layer, live (colour for the first layer, "
+                          "the L2 norm over input channels for deeper ones):"),
+        new_code_cell("FilterGallery(model, layer=\"block1_conv1\", mode=\"weights\")"),
+    ],
+    "09_filter_gallery_shapes.ipynb": [
+        new_markdown_cell(
+            "# A gallery of the bundled model's filters\n\n"
+            "The bundled shapes model is trained, so its patterns mean something: edges and "
+            "colours in `block1`, corners, arcs and points deeper in. A lecturer can compute a "
+            "gallery ahead of time (`precompute` or the **Run** button) and show it instantly."
+        ),
+        new_code_cell(
+            "import tempfile\n\n"
+            "from convviz_widgets import FilterGallery, zoo\n"
+            "from convviz_widgets.engine.featvis import PatternCache, precompute\n\n"
+            "model = zoo.load_model(\"shapes\")\n"
+            "gallery = FilterGallery(model, layer=\"block4_conv2\")\n"
+            "gallery.run(wait=True)  # in a live notebook, press Run: it streams\n"
+            "gallery"
+        ),
+        new_markdown_cell("The \"clean\" preset (FFT, decorrelated colour, transforms, "
+                          "regularizers) gives pictures that look less like noise:"),
+        new_code_cell(
+            "gallery.preset = \"clean\"\n"
+            "gallery.run(wait=True)\n"
+            "print(gallery.status)"
+        ),
+        new_markdown_cell("Precompute a layer to disk before a lecture; open it later with no "
+                          "optimization at all:"),
+        new_code_cell(
+            "folder = tempfile.mkdtemp()\n"
+            "precompute(model, \"block2_conv1\", range(32), \"tutorial\", folder)\n"
+            "later = FilterGallery(zoo.load_model(\"shapes\"), layer=\"block2_conv1\",\n"
+            "                      cache=PatternCache(folder))\n"
+            "print(later.status)\n"
+            "later"
+        ),
+    ],
 }
 
 

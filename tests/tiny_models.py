@@ -151,3 +151,98 @@ def deconv_model():
     pooled2 = keras.layers.GlobalAveragePooling2D(name="gap")(conv2)
     outputs = keras.layers.Dense(2, name="predictions", kernel_initializer="ones")(pooled2)
     return keras.Model(inputs, outputs, name="deconv")
+
+
+RGB_KERNEL = (np.arange(24, dtype=np.float32) - 8).reshape(2, 2, 3, 2)  # (kh, kw, in, out)
+DEEP_KERNEL = np.stack([
+    np.array([[[3, 4], [0, 0]], [[1, 0], [0, -2]]], np.float32),  # filter 0 (kh, kw, in)
+    np.array([[[6, 8], [0, 1]], [[0, 0], [-3, 4]]], np.float32),  # filter 1
+], axis=-1)
+
+
+def kernel_model():
+    """(4, 4, 3) input → "rgb_conv" (2×2, 3 → 2, RGB_KERNEL) → "deep_conv" (2×2, 2 → 2,
+    DEEP_KERNEL) → flatten → "dense"(1); biases 0.
+
+    RGB_KERNEL runs from -8 to 15; DEEP_KERNEL's L2 norms over inputs are [[5, 0], [1, 2]]
+    (filter 0) and [[10, 1], [0, 5]] (filter 1).
+    """
+    import keras
+
+    inputs = keras.Input((4, 4, 3), name="image")
+    rgb = keras.layers.Conv2D(2, 2, name="rgb_conv",
+                              kernel_initializer=keras.initializers.Constant(RGB_KERNEL))(inputs)
+    deep = keras.layers.Conv2D(2, 2, name="deep_conv",
+                               kernel_initializer=keras.initializers.Constant(DEEP_KERNEL))(rgb)
+    flat = keras.layers.Flatten(name="flatten")(deep)
+    return keras.Model(inputs, keras.layers.Dense(1, name="dense")(flat), name="kernels")
+
+
+def tripwire_layer(name: str = "tripwire"):
+    """A layer that raises if it is ever run on real tensors, counting attempts in ``calls``.
+
+    Its output spec is given without calling it, so models can still be built around it.
+    """
+    import keras
+
+    class Tripwire(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.calls = 0
+
+        def compute_output_spec(self, x):
+            return keras.KerasTensor(x.shape, x.dtype)
+
+        def call(self, x):
+            self.calls += 1
+            raise AssertionError(f"layer {self.name!r} after the target was called")
+
+    return Tripwire(name=name)
+
+
+def featvis_conv(name: str = "conv"):
+    """3×3 "same" conv, ReLU, 3 → 3 filters, fixed weights.
+
+    Filter 0 = 3×3 box mean of red; filter 1 = green's right neighbour minus left neighbour
+    (summed over the 3 rows); filter 2 has zero weights and bias -1: dead (always 0 after ReLU).
+    """
+    import keras
+
+    kernel = np.zeros((3, 3, 3, 3), np.float32)
+    kernel[:, :, 0, 0] = 1.0 / 9.0
+    kernel[:, 0, 1, 1], kernel[:, 2, 1, 1] = -1.0, 1.0
+    bias = np.array([0.0, 0.0, -1.0], np.float32)
+    return keras.layers.Conv2D(3, 3, padding="same", activation="relu", name=name,
+                               kernel_initializer=keras.initializers.Constant(kernel),
+                               bias_initializer=keras.initializers.Constant(bias))
+
+
+def featvis_model(tripwire: bool = False):
+    """(8, 8, 3) → featvis_conv "conv" → [tripwire] → "head" (1×1, 2 filters) → "gap" →
+    "score" dense(1)."""
+    import keras
+
+    inputs = keras.Input((8, 8, 3), name="image")
+    x = featvis_conv()(inputs)
+    if tripwire:
+        x = tripwire_layer()(x)
+    x = keras.layers.Conv2D(2, 1, name="head", kernel_initializer="ones")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(1, name="score", kernel_initializer="ones")(x)
+    return keras.Model(inputs, outputs, name="featvis")
+
+
+def featvis_nested_model(tripwire: bool = True):
+    """Sequential: functional "inner" (featvis_conv "conv" → [tripwire]) → "gap" → "score"."""
+    import keras
+
+    inner_in = keras.Input((8, 8, 3))
+    x = featvis_conv()(inner_in)
+    if tripwire:
+        x = tripwire_layer()(x)
+    inner = keras.Model(inner_in, x, name="inner")
+    return keras.Sequential(
+        [keras.Input((8, 8, 3)), inner, keras.layers.GlobalAveragePooling2D(name="gap"),
+         keras.layers.Dense(1, name="score", kernel_initializer="ones")],
+        name="outer",
+    )

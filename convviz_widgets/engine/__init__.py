@@ -28,6 +28,18 @@ _EXPORTS = {
     "DeconvNet": "deconv",
     "deconv_projections": "deconv",
     "top_filters": "deconv",
+    "KernelTiles": "kernels",
+    "conv_kernel": "kernels",
+    "kernel_tiles": "kernels",
+    "kernel_mosaic": "kernels",
+    "kernel_channel_grid": "kernels",
+    "FeatureVisualizer": "featvis",
+    "FeatVisSettings": "featvis",
+    "PatternCache": "featvis",
+    "optimize_steps": "featvis",
+    "pattern_steps": "featvis",
+    "precompute": "featvis",
+    "deprocess_image": "featvis",
 }
 
 __all__ = sorted(_EXPORTS)

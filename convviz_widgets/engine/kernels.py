@@ -91,20 +91,21 @@ class KernelTiles:
     scale: str
 
 
-def _scale(values: np.ndarray, filters: np.ndarray, scale: str) -> np.ndarray:
-    """Map ``values`` (F, ...) to [0, 1] with statistics of the whole layer or of each filter.
+def _scale(values: np.ndarray, statistics: np.ndarray, scale: str) -> np.ndarray:
+    """Map ``values`` (F, ...) to [0, 1] with the range of ``statistics``.
 
-    ``filters`` holds every filter's full values (F_all, ...), so that a page of filters, or a
-    subset of input channels, is scaled exactly as it would be within the whole layer.
+    ``statistics`` is the whole layer for ``"layer"`` and ``"symmetric"`` (so a page of filters
+    is scaled as it would be within the layer), and the shown filters' full values (F, ...) for
+    ``"filter"`` (so a subset of input channels is scaled as within its whole filter).
     """
     count = values.shape[0]
     if scale == "filter":
-        flat = filters.reshape(filters.shape[0], -1)
+        flat = statistics.reshape(count, -1)
         low, high, fill = flat.min(axis=1), flat.max(axis=1), 0.0
     elif scale == "layer":
-        low, high, fill = np.full(count, filters.min()), np.full(count, filters.max()), 0.0
+        low, high, fill = np.full(count, statistics.min()), np.full(count, statistics.max()), 0.0
     else:
-        bound = np.abs(filters).max()
+        bound = np.abs(statistics).max()
         low, high, fill = np.full(count, -bound), np.full(count, bound), 0.5
     shape = (count,) + (1,) * (values.ndim - 1)
     low = low.reshape(shape).astype(np.float64)

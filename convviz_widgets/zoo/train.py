@@ -98,9 +98,10 @@ def build_shapes_model(num_classes: int = 5, input_size: int = 64, binary: bool 
     """Build the untrained VGG-style ``shapes_vgg`` model.
 
     Raw 0–255 RGB images go straight in (a ``Rescaling(1/255)`` layer comes first). Four blocks
-    of two 3×3 ReLU convolutions with 16, 32, 64 and 64 filters; the first three end in a 2×2
-    max pool, so ``block4`` works at 8×8 for 64×64 inputs, then global average pooling and a
-    softmax dense layer.
+    of two 3×3 ReLU convolutions with 16, 32, 64 and 64 filters; the first two end in a 2×2
+    max pool, so ``block3`` and ``block4`` work at 16×16 for 64×64 inputs (fine enough for a
+    class activation map of the last conv layer to point at shapes a fifth of the image wide),
+    then global average pooling and a softmax dense layer (one sigmoid unit if ``binary``).
 
     Parameters
     ----------
@@ -134,7 +135,7 @@ def build_shapes_model(num_classes: int = 5, input_size: int = 64, binary: bool 
         for conv in (1, 2):
             x = layers.Conv2D(filters, 3, padding="same", activation="relu",
                               kernel_initializer="he_normal", name=f"block{block}_conv{conv}")(x)
-        if block < 4:
+        if block < 3:
             x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     if binary:

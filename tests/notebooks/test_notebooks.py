@@ -23,6 +23,7 @@ def test_notebook_runs_and_is_committed_without_outputs(path, monkeypatch):
     assert raw["metadata"]["kernelspec"]["name"] == "python3"
     assert not any(cell.get("outputs") for cell in raw["cells"] if cell["cell_type"] == "code")
     monkeypatch.setenv("CONVVIZ_MAX_STEPS", "3")
+    monkeypatch.setenv("CONVVIZ_MAX_FILTERS", "4")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3",

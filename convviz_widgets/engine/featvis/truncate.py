@@ -1,0 +1,119 @@
+"""Run a model only up to the layers an objective reads, and optionally in bfloat16.
+
+Truncation by early exit: within the forward function the target layers' ``call`` is wrapped
+(as :func:`~convviz_widgets.engine.capture.capture_outputs` does) to record its output and, once
+every target has produced one, raise :class:`TargetReached`, which the forward function catches.
+Layers after the target are never called, in Sequential, functional, nested (a conv inside an
+inner model inside a Sequential) and subclassed models alike, with no graph surgery and no
+"Graph disconnected". The alternative, a sub-model cut from the functional graph, needs one
+extractor per nesting level and does not exist for subclassed models. Layers of parallel
+branches that Keras happens to call before the target do run while tracing, but their outputs
+feed nothing, so ``tf.function`` prunes them from the compiled graph. A layer used twice (shared
+weights) is cut at its first call. Wrappers are removed on exit, even when the call raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from ..layers import LayerInfo, discover_layers
+
+Forward = Callable[[Any], dict[str, Any]]
+
+
+class TargetReached(Exception):
+    """Raised inside the model once every target layer has produced its output.
+
+    Keras re-raises an exception from a layer's ``call`` as a new instance of the same class
+    with the call's arguments added to the message, so this class must accept a message (it
+    does, as a plain ``Exception``) for ``except TargetReached`` to still catch it.
+    """
+
+
+@contextmanager
+def stop_after(targets: Mapping[str, LayerInfo]) -> Iterator[dict[str, Any]]:
+    """Within the block, targets record their outputs (keyed like ``targets``); the last one
+    to run raises :class:`TargetReached`."""
+    captured: dict[str, Any] = {}
+    keys_of: dict[int, list[str]] = {}
+    layers: dict[int, Any] = {}
+    for key, info in targets.items():
+        keys_of.setdefault(id(info.layer), []).append(key)
+        layers[id(info.layer)] = info.layer
+    wrapped: list[Any] = []
+    try:
+        for ident, layer in layers.items():
+            if "call" in vars(layer):
+                raise RuntimeError(f"layer {layer.name!r} is already being watched.")
+            layer.call = _stopping(layer.call, keys_of[ident], captured, len(targets))
+            wrapped.append(layer)
+        yield captured
+    finally:
+        for layer in wrapped:
+            # Dropping the instance attribute restores the class's own ``call``.
+            vars(layer).pop("call", None)
+
+
+def _stopping(call: Any, keys: list[str], captured: dict[str, Any], total: int) -> Any:
+    def stopping_call(*args: Any, **kwargs: Any) -> Any:
+        output = call(*args, **kwargs)
+        for key in keys:
+            captured.setdefault(key, output)
+        if len(captured) == total:
+            raise TargetReached
+        return output
+
+    return stopping_call
+
+
+def truncated_forward(model: Any, targets: Mapping[str, LayerInfo],
+                      preprocess: Callable[[Any], Any] | None = None) -> Forward:
+    """A function ``images -> {key: output}`` that runs ``model`` only until ``targets`` ran.
+
+    ``preprocess`` is applied to the images first; inside a compiled step it receives tensors
+    (``keras.applications`` ``preprocess_input`` functions accept them).
+    """
+
+    def forward(images: Any) -> dict[str, Any]:
+        inputs = preprocess(images) if preprocess is not None else images
+        with stop_after(targets) as captured, suppress(TargetReached):
+            model(inputs, training=False)
+        missing = [key for key in targets if key not in captured]
+        if missing:
+            raise ValueError(f"layers {missing} were never called by the model; choose layers "
+                             "on the path from its input to its output.")
+        return captured
+
+    return forward
+
+
+def bfloat16_clone(model: Any) -> Any:
+    """A copy of ``model`` computing in bfloat16 (``"mixed_bfloat16"``: float32 weights).
+
+    Experimental. Every layer of the copy, nested models included, is rebuilt from its config
+    with the mixed policy; the global Keras policy is never touched and the user's model is left
+    as it is. Only Sequential and functional models can be cloned this way.
+    """
+    import keras
+
+    def clone_layer(layer: Any) -> Any:
+        config = layer.get_config()
+        config["dtype"] = "mixed_bfloat16"
+        return layer.__class__.from_config(config)
+
+    try:
+        clone = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
+    except (ValueError, TypeError, NotImplementedError) as error:
+        raise ValueError(
+            f"cannot build a bfloat16 copy of this model ({error}); use dtype='float32' with "
+            "subclassed models."
+        ) from error
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def layers_by_path(model: Any) -> dict[str, LayerInfo]:
+    """Every leaf layer of ``model`` by path (paths of a clone equal the original's)."""
+    return {info.path: info for info in discover_layers(model)}

@@ -1,0 +1,430 @@
+"""FilterGallery: what each filter of a conv layer looks for, as raw kernels or as patterns."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import bqplot
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+from PIL import Image
+from traitlets import Bool, Enum, Int, TraitError, Unicode, observe, validate
+
+from ..engine.featvis import PRESETS, FilterPattern, PatternCache, pattern_steps, preset
+from ..engine.featvis.optimize import to_display
+from ..engine.kernels import kernel_tiles
+from ..engine.layers import LayerInfo
+from ..engine.probe import ActivationProbe, shared_probe
+from ..engine.render import SEPARATOR_COLOR, apply_colormap, encode_png, enlarge, mosaic
+from .base import ConvvizWidget, PictureFigure
+
+MODES = ("patterns", "weights")
+#: Grey of a tile whose pattern has not been computed yet.
+PENDING_GREY = 200
+#: Seconds between two redraws of the streamed preview (each redraw sends one PNG).
+PREVIEW_INTERVAL = 0.15
+
+
+def fit_tile(picture: np.ndarray, tile: int) -> np.ndarray:
+    """A uint8 RGB picture resized to ``tile`` × ``tile`` (nearest when enlarging)."""
+    if picture.shape[:2] == (tile, tile):
+        return picture
+    smaller = picture.shape[0] > tile
+    resample = Image.Resampling.BILINEAR if smaller else Image.Resampling.NEAREST
+    return np.asarray(Image.fromarray(picture).resize((tile, tile), resample))
+
+
+def kernel_pictures(layer: LayerInfo, filters: list[int]) -> np.ndarray:
+    """One uint8 RGB picture ``(F, kh, kw, 3)`` per filter: colour for a first RGB layer, else
+    the L2 norm over input channels in gray; scaled over the whole layer (seed S3)."""
+    tiles = kernel_tiles(layer, filters)
+    values = tiles.values[:, 0] if tiles.mode == "channels" else tiles.values
+    if tiles.mode == "rgb":
+        return (values * 255.0 + 0.5).astype(np.uint8)
+    return apply_colormap(values, "gray")
+
+
+class FilterGallery(ConvvizWidget):
+    """The filters of a Keras conv layer: raw kernel weights, or the input patterns that
+    maximize each filter (activation maximization), computed batched and streamed live.
+
+    Patterns are computed for a page of filters at once when **Run** is pressed, in a
+    background thread: the grid fills in step by step, a progress bar advances, **Cancel**
+    stops within one step, and the other controls keep answering. Finished patterns are cached
+    (keyed by the model's weights, the layer, the filter and the settings), so paging back or
+    reopening the gallery shows them at once; see :func:`convviz_widgets.engine.featvis.precompute`
+    for galleries prepared ahead of a lecture.
+
+    Parameters
+    ----------
+    model : keras.Model or ActivationProbe
+        A Keras 3 model (Sequential, functional or nested) or a probe shared with other widgets.
+    layer : str, optional
+        Conv layer to show (path or name); defaults to the last conv layer.
+    mode : {"patterns", "weights"}
+        Optimized input patterns, or the raw kernel weights.
+    preprocess : callable, optional
+        The model's preprocessing, e.g. ``keras.applications.vgg16.preprocess_input``.
+    preset : {"tutorial", "clean"}
+        ``"tutorial"``: seed S2's gradient ascent (gray noise, 40 steps); ``"clean"``: FFT
+        parameterization with decorrelated colour, transforms and regularizers.
+    page_size : int
+        Filters per page (default 16).
+    columns : int
+        Tiles per row (default 8).
+    tile : int
+        Size of a tile in pixels (default 80).
+    cache : PatternCache, optional
+        Where patterns are kept (default: a shared in-memory cache); give
+        ``PatternCache(folder)`` to use patterns precomputed on disk.
+
+    Examples
+    --------
+    >>> from convviz_widgets import FilterGallery, zoo
+    >>> gallery = FilterGallery(zoo.load_model("shapes"), layer="block1_conv1", mode="weights")
+    >>> gallery.snapshot().shape[-1]
+    3
+    >>> gallery.mode = "patterns"
+    >>> gallery.run(wait=True)  # doctest: +SKIP
+    """
+
+    layer = Unicode(help="Path of the conv layer shown, e.g. 'block3_conv1'.")
+    page = Int(0, help="Page of filters shown (0-based).")
+    filter = Int(0, help="Filter shown enlarged in the focus view.")
+    mode = Enum(MODES, default_value="patterns", help="'patterns' or 'weights'.")
+    preset = Enum(tuple(PRESETS), default_value="tutorial",
+                  help="Optimization settings: " + ", ".join(PRESETS) + ".")
+    page_size = Int(16, help="Filters per page.")
+    columns = Int(8, help="Tiles per row.")
+    running = Bool(False, read_only=True, help="Whether patterns are being computed.")
+
+    def __init__(
+        self,
+        model: Any,
+        layer: str | None = None,
+        mode: str = "patterns",
+        preprocess: Callable[[np.ndarray], Any] | None = None,
+        *,
+        preset: str = "tutorial",
+        page_size: int = 16,
+        columns: int = 8,
+        tile: int = 80,
+        cache: PatternCache | None = None,
+    ) -> None:
+        shared = isinstance(model, ActivationProbe)
+        self.probe = model if shared else shared_probe(model, preprocess)
+        self._convs: list[LayerInfo] = [
+            info for info in self.probe.spatial_layers
+            if info.kind == "conv" and info.class_name == "Conv2D"]
+        if not self._convs:
+            raise ValueError("the model has no Conv2D layer whose filters could be shown.")
+        self.tile = int(tile)
+        self.cache = cache if cache is not None else PatternCache()
+        self._patterns: dict[tuple[str, str, int], FilterPattern] = {}
+        self._preview: dict[int, np.ndarray] = {}
+        self._picture: np.ndarray | None = None
+        self._worker: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._lock = threading.RLock()
+        super().__init__()
+        self._build_controls()
+        self.children = self._layout()
+        self.add_class("convviz-filter-gallery")
+        with self._batch():
+            self.page_size, self.columns = page_size, columns
+            self.mode, self.preset = mode, preset
+            self.layer = layer if layer is not None else self._convs[-1].path
+            self._link_controls()
+        self._select()
+
+    # -- controls -----------------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        self.layer_picker = widgets.Dropdown(
+            options=[(info.describe(), info.path) for info in self._convs], description="layer",
+            layout=widgets.Layout(width="360px"))
+        self.page_slider = widgets.IntSlider(0, 0, 0, description="page")
+        self.page_slider.add_class("convviz-gallery-page-slider")
+        self.mode_picker = widgets.ToggleButtons(options=list(MODES),
+                                                 style={"button_width": "90px"})
+        self.preset_picker = widgets.Dropdown(options=list(PRESETS), description="preset",
+                                              layout=widgets.Layout(width="200px"))
+        self.run_button = widgets.Button(description="Run", icon="play",
+                                         tooltip="optimize the patterns of this page")
+        self.run_button.add_class("convviz-gallery-run")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
+        self.cancel_button.add_class("convviz-gallery-cancel")
+        self.progress = widgets.IntProgress(0, 0, 1, layout=widgets.Layout(width="200px"))
+        self.progress.add_class("convviz-gallery-progress")
+        self.grid = PictureFigure("convviz-gallery-grid", on_click=self._on_grid_click)
+        self.focus_pattern = PictureFigure("convviz-gallery-focus")
+        self.focus_kernel = PictureFigure("convviz-gallery-kernel")
+        steps, value = bqplot.LinearScale(), bqplot.LinearScale()
+        self.curve = bqplot.Lines(x=[0.0], y=[0.0], scales={"x": steps, "y": value},
+                                  colors=["#4c72b0"])
+        self.curve_chart = bqplot.Figure(
+            marks=[self.curve], title="objective per step",
+            axes=[bqplot.Axis(scale=steps, label="step"),
+                  bqplot.Axis(scale=value, side="left")],
+            fig_margin={"top": 30, "bottom": 40, "left": 50, "right": 10},
+            title_style={"font-size": "12px"},
+            layout=widgets.Layout(width="300px", height="200px"))
+        self.curve_chart.add_class("convviz-gallery-curve")
+        self.run_button.on_click(lambda _: self.run())
+        self.cancel_button.on_click(lambda _: self.cancel())
+
+    def _link_controls(self) -> None:
+        for name, control in [("layer", self.layer_picker), ("page", self.page_slider),
+                              ("mode", self.mode_picker), ("preset", self.preset_picker)]:
+            traitlets.link((self, name), (control, "value"))
+
+    def _layout(self) -> list[widgets.Widget]:
+        focus = widgets.VBox([widgets.HBox([self.focus_pattern.figure,
+                                            self.focus_kernel.figure]), self.curve_chart])
+        return [
+            widgets.HBox([self.layer_picker, self.mode_picker]),
+            widgets.HBox([self.page_slider, self.preset_picker]),
+            widgets.HBox([self.run_button, self.cancel_button, self.progress]),
+            widgets.HBox([self.grid.figure, focus]),
+            self.status_line,
+        ]
+
+    # -- validation ---------------------------------------------------------------------------
+    @validate("layer")
+    def _validate_layer(self, proposal: dict[str, Any]) -> str:
+        with self._rejecting_bad_values():
+            info = self.probe.layer(proposal["value"])
+            if info.path not in {conv.path for conv in self._convs}:
+                raise ValueError(
+                    f"layer {info.path!r} ({info.class_name}) has no conv filters to show; "
+                    f"choose a Conv2D layer such as {self._convs[-1].path!r}.")
+        return info.path
+
+    @validate("page")
+    def _validate_page(self, proposal: dict[str, Any]) -> int:
+        return int(np.clip(proposal["value"], 0, max(0, self.page_count - 1)))
+
+    @validate("filter")
+    def _validate_filter(self, proposal: dict[str, Any]) -> int:
+        if not self.layer:
+            return 0
+        return int(np.clip(proposal["value"], 0, self._filters_in_layer() - 1))
+
+    @validate("page_size", "columns")
+    def _validate_positive(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"{proposal['trait'].name} must be at least 1.")
+        return int(proposal["value"])
+
+    # -- reactions ----------------------------------------------------------------------------
+    @observe("layer", "page", "page_size", "preset")
+    def _on_selection(self, change: dict[str, Any]) -> None:
+        if not self._quiet:
+            self.cancel()
+            self._select()
+
+    def _select(self) -> None:
+        """Show the current layer, page and preset: cached patterns at once, the rest grey."""
+        with self._batch():
+            self.page_slider.max = max(0, self.page_count - 1)
+            self.page = self.page
+            self.filter = self.filter
+        self._preview.clear()
+        self._show_cached()
+        self._refresh()
+
+    @observe("mode", "columns", "filter")
+    def _on_view(self, change: dict[str, Any]) -> None:
+        self._refresh()
+
+    def _on_grid_click(self, x: float, y: float) -> None:
+        step = self.tile + 1
+        column, row = int(x // step), int(y // step)
+        if column >= self.columns or x % step >= self.tile or y % step >= self.tile:
+            return
+        index = row * self.columns + column
+        filters = self.page_filters()
+        if 0 <= index < len(filters):
+            self.filter = int(filters[index])
+
+    # -- computing ----------------------------------------------------------------------------
+    @property
+    def page_count(self) -> int:
+        """Number of pages of ``page_size`` filters in the current layer."""
+        return max(1, -(-self._filters_in_layer() // self.page_size)) if self.layer else 1
+
+    def page_filters(self) -> list[int]:
+        """Filter indices on the current page."""
+        start = self.page * self.page_size
+        return list(range(start, min(start + self.page_size, self._filters_in_layer())))
+
+    def pattern(self, index: int) -> FilterPattern | None:
+        """The finished pattern of filter ``index`` of the current layer, if computed."""
+        return self._patterns.get((self.layer, self.preset, int(index)))
+
+    def run(self, wait: bool = False) -> None:
+        """Optimize the patterns of the current page that are not cached yet.
+
+        Runs in a background thread (the notebook stays responsive) unless ``wait`` is True;
+        a run already in progress is left alone.
+        """
+        if self.running:
+            return
+        missing = [f for f in self.page_filters() if self.pattern(f) is None]
+        if not missing:
+            self._set_status(f"{self._describe()} · every pattern on this page is ready.")
+            return
+        self._cancel = threading.Event()
+        self.set_trait("running", True)
+        self.run_button.disabled, self.cancel_button.disabled = True, False
+        settings = preset(self.preset)
+        self.progress.max, self.progress.value = max(1, settings.effective_steps), 0
+        job = (self.layer, self.preset, missing, self._cancel)
+        if wait:
+            self._optimize(*job)
+        else:
+            self._worker = threading.Thread(target=self._optimize, args=job, daemon=True,
+                                            name="convviz-filter-gallery")
+            self._worker.start()
+
+    def cancel(self) -> None:
+        """Stop a run within one step; finished patterns are kept."""
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the current run (if any) has ended."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+
+    def _optimize(self, layer: str, preset_name: str, filters: list[int],
+                  cancel: threading.Event) -> None:
+        settings = preset(preset_name)
+        started = time.perf_counter()
+        last_draw = 0.0
+        try:
+            for update in pattern_steps(self.probe, layer, filters, settings, cache=self.cache,
+                                        cancel=cancel.is_set):
+                with self._lock:
+                    for pattern in update.finished:
+                        self._patterns[(layer, preset_name, pattern.filter)] = pattern
+                        self._preview.pop(pattern.filter, None)
+                    record = update.record
+                    if record is not None:
+                        self.progress.value = min(record.step, self.progress.max)
+                    now = time.perf_counter()
+                    if record is not None and not update.finished and (
+                            now - last_draw >= PREVIEW_INTERVAL or record.step == 1):
+                        shown = to_display(record.images, settings.display)
+                        self._preview.update(zip(update.filters, shown, strict=True))
+                        last_draw = now
+                        self._refresh_if_current(layer, preset_name)
+                    elif update.finished:
+                        self._refresh_if_current(layer, preset_name)
+            seconds = time.perf_counter() - started
+            message = "cancelled" if cancel.is_set() else f"done in {seconds:.1f} s"
+            if self.layer == layer and self.preset == preset_name:
+                self._set_status(f"{self._describe()} · {message}.")
+        except Exception as err:  # the widget must stay usable: report, never raise
+            self._show_error(err)
+        finally:
+            with self._lock:
+                self._preview.clear()
+            self.set_trait("running", False)
+            self.run_button.disabled, self.cancel_button.disabled = False, True
+
+    def _refresh_if_current(self, layer: str, preset_name: str) -> None:
+        if self.layer == layer and self.preset == preset_name:
+            self._refresh(status=False)
+
+    def _show_cached(self) -> None:
+        """Take every pattern of this page that the cache already holds (no optimization)."""
+        if self.mode != "patterns" or not self.layer:
+            return
+        settings = preset(self.preset)
+        key = PatternCache.key
+        model, prep = self.probe.model, self.probe.preprocess
+        for index in self.page_filters():
+            if self.pattern(index) is None:
+                found = self.cache.get(key(model, self.layer, index, settings, prep))
+                if found is not None:
+                    self._patterns[(self.layer, self.preset, index)] = found
+
+    # -- drawing ------------------------------------------------------------------------------
+    def _filters_in_layer(self) -> int:
+        return int(self.probe.layer(self.layer).channels or 0)
+
+    def _tiles(self) -> np.ndarray:
+        filters = self.page_filters()
+        if self.mode == "weights":
+            pictures = kernel_pictures(self.probe.layer(self.layer), filters)
+        else:
+            blank = np.full((self.tile, self.tile, 3), PENDING_GREY, np.uint8)
+            pictures = []
+            for index in filters:
+                pattern = self.pattern(index)
+                pictures.append(pattern.pixels if pattern is not None
+                                else self._preview.get(index, blank))
+        return np.stack([fit_tile(np.asarray(p), self.tile) for p in pictures])
+
+    def _refresh(self, status: bool = True) -> None:
+        if self._quiet or not self.layer:
+            return
+        try:
+            with self._lock:
+                tiles = self._tiles()
+            self._picture = mosaic(tiles, self.columns, gap=1, fill=SEPARATOR_COLOR)
+            height, width = self._picture.shape[:2]
+            self.grid.show(encode_png(self._picture), width, height)
+            self._draw_focus()
+            if status:
+                self._set_status(self._describe())
+        except Exception as err:  # the widget must stay usable: report, never raise into the UI
+            self._show_error(err)
+
+    def _draw_focus(self) -> None:
+        kernel = kernel_pictures(self.probe.layer(self.layer), [self.filter])[0]
+        big = enlarge(kernel, max(1, 150 // max(kernel.shape[:2])))
+        self.focus_kernel.show(encode_png(big), big.shape[1], big.shape[0])
+        pattern = self.pattern(self.filter)
+        if pattern is None:
+            picture = self._preview.get(self.filter,
+                                        np.full((150, 150, 3), PENDING_GREY, np.uint8))
+        else:
+            picture = pattern.pixels
+        picture = fit_tile(np.asarray(picture), 150)
+        self.focus_pattern.show(encode_png(picture), 150, 150)
+        history = pattern.history if pattern is not None else np.zeros(0)
+        with self.curve.hold_sync(), self.curve_chart.hold_sync():
+            self.curve.x = np.arange(1, len(history) + 1, dtype=np.float64) if len(history) \
+                else np.zeros(1)
+            self.curve.y = history.astype(np.float64) if len(history) else np.zeros(1)
+            dead = " (dead: stays 0)" if pattern is not None and pattern.dead else ""
+            self.curve_chart.title = f"filter {self.filter}: objective per step{dead}"
+
+    def _describe(self) -> str:
+        info = self.probe.layer(self.layer)
+        filters = self.page_filters()
+        parts = [f"{info.path} {info.describe().split(' ', 1)[-1]}",
+                 f"filters {filters[0]}–{filters[-1]} of {self._filters_in_layer()}",
+                 f"page {self.page + 1}/{self.page_count}"]
+        if self.mode == "patterns":
+            done = [self.pattern(f) for f in filters]
+            ready = sum(p is not None for p in done)
+            dead = sum(p is not None and p.dead for p in done)
+            parts.append(f"{ready}/{len(filters)} patterns ready"
+                         + (f", {dead} dead" if dead else "")
+                         + ("" if ready == len(filters) else " (press Run)"))
+        return " · ".join(parts)
+
+    def _current_rgb(self) -> np.ndarray:
+        if self._picture is None:
+            raise ValueError("nothing is displayed yet.")
+        return self._picture
+
+    def __repr__(self) -> str:
+        return f"FilterGallery(layer={self.layer!r}, page={self.page}, mode={self.mode!r})"
+
