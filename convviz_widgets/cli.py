@@ -47,6 +47,7 @@ def _faithfulness(args: argparse.Namespace) -> None:
     from .engine.cam import METHODS
     from .engine.faithfulness import (
         causal_curves,
+        paper_tolerance,
         pointing_game,
         randomization_check,
         target_probability,
@@ -63,13 +64,15 @@ def _faithfulness(args: argparse.Namespace) -> None:
     cascade = [info.name for info in reversed(probe.layers) if info.layer.weights][:3]
     print(f"{args.model}, layer {args.layer}, {len(scenes)} two-shape scenes; randomized "
           f"cascade: {', '.join(cascade)}")
-    print(f"{'method':10s} {'pointing':>8s} {'deletion':>9s} {'insertion':>9s}  rank "
-          "correlation after randomizing")
+    tolerance = paper_tolerance(probe.input_spec.height)
+    print(f"{'method':10s} {'pointing':>8s} {f'±{tolerance:.1f}px':>8s} {'deletion':>9s} "
+          f"{'insertion':>9s}  rank correlation after randomizing")
     for method in METHODS:
         def explain(image: Any, index: int, method: str = method) -> Any:
             return probe.cam(image, args.layer, index, method).upsampled
 
         rate = pointing_game(explain, scenes, names)
+        near = pointing_game(explain, scenes, names, tolerance)
         deletion, insertion = [], []
         for image, masks in scenes:
             for name in masks:
@@ -84,8 +87,8 @@ def _faithfulness(args: argparse.Namespace) -> None:
             lambda model, picture, index=index, method=method: ActivationProbe(model).cam(
                 picture, args.layer, index, method).map, probe.model, image, cascade)
         correlations = " ".join(f"{step.rank_correlation:+.2f}" for step in steps[1:])
-        print(f"{method:10s} {rate:8.1%} {np.mean(deletion):9.3f} {np.mean(insertion):9.3f}  "
-              f"{correlations}")
+        print(f"{method:10s} {rate:8.1%} {near:8.1%} {np.mean(deletion):9.3f} "
+              f"{np.mean(insertion):9.3f}  {correlations}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

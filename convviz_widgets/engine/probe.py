@@ -196,7 +196,7 @@ class ActivationProbe:
         >>> probe = ActivationProbe(zoo.load_model("shapes"))
         >>> result = probe.cam(zoo.load_image("star"), "block4_conv2", target=3)
         >>> result.map.shape, result.upsampled.shape
-        ((8, 8), (64, 64))
+        ((16, 16), (64, 64))
         """
         from .cam import compute_cam
 

@@ -183,7 +183,8 @@ class FilterGallery(ConvvizWidget):
 
     def _layout(self) -> list[widgets.Widget]:
         focus = widgets.VBox([widgets.HBox([self.focus_pattern.figure,
-                                            self.focus_kernel.figure]), self.curve_chart])
+                                            self.focus_kernel.figure]), self.curve_chart],
+                             layout=widgets.Layout(margin="0 0 0 12px"))
         return [
             widgets.HBox([self.layer_picker, self.mode_picker]),
             widgets.HBox([self.page_slider, self.preset_picker]),

@@ -15,6 +15,7 @@ from page_tools import (
     image_bytes,
     open_notebook_in_lab,
     press_slider,
+    screenshot_path,
     slider_readout,
     wait_for_image_change,
 )
@@ -63,3 +64,6 @@ def test_clicking_a_bar_and_moving_the_layer_slider_redraw_the_overlay(page, lab
                                   expected(reference, top[1], reference._layers[0]))
     assert "block1_conv1" in widget.locator(".convviz-status").inner_text()
     assert_no_widget_errors(page)
+    press_slider(page, slider, "End")  # back to the last conv layer for the picture
+    wait_for_image_change(page, picture, third)
+    widget.screenshot(path=str(screenshot_path("cam_overlay.png")))
