@@ -265,3 +265,11 @@ def test_bfloat16_patterns_match_float32_on_the_shapes_model():
         assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95
     np.testing.assert_allclose(half.history, full.history, rtol=0.05, atol=0.02)
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_many_layers_and_models_trace_without_a_retracing_warning(caplog, monkeypatch):
+    monkeypatch.setenv("CONVVIZ_MAX_STEPS", "1")
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for _ in range(6):  # TensorFlow warns from the fifth trace of "one" function on
+            featvis.visualize(featvis_model(), featvis.channels("conv", [0]))
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
