@@ -91,6 +91,21 @@ def _faithfulness(args: argparse.Namespace) -> None:
               f"{np.mean(insertion):9.3f}  {correlations}")
 
 
+def _precompute(args: argparse.Namespace) -> None:
+    """Filter patterns of a layer computed ahead and stored in a folder, for FilterGallery."""
+    from .engine.featvis import precompute
+
+    model = _load_model(args.model)
+    filters = range(args.first, args.first + args.count)
+    patterns = precompute(model, args.layer, filters, args.preset, args.folder,
+                          batch_size=args.batch)
+    dead = [p.filter for p in patterns if p.dead]
+    print(f"{len(patterns)} patterns of {args.layer} ({args.preset}) in {args.folder}"
+          + (f"; dead filters: {dead}" if dead else ""))
+    print(f"open them with FilterGallery(model, layer={args.layer!r}, "
+          f"preset={args.preset!r}, cache=PatternCache({str(args.folder)!r}))")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``convviz``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="convviz", description=__doc__)
@@ -115,6 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     faithful.add_argument("--layer", default="block4_conv2")
     faithful.add_argument("--scenes", type=int, default=40)
     faithful.set_defaults(run=_faithfulness)
+    ahead = commands.add_parser(
+        "precompute", help="compute a layer's filter patterns ahead and store them in a folder")
+    ahead.add_argument("--model", default="shapes", help="bundled model name or .keras file")
+    ahead.add_argument("--layer", default="block4_conv2")
+    ahead.add_argument("--first", type=int, default=0, help="first filter (default 0)")
+    ahead.add_argument("--count", type=int, default=16, help="number of filters (default 16)")
+    ahead.add_argument("--preset", default="tutorial", choices=("tutorial", "clean"))
+    ahead.add_argument("--batch", type=int, default=None, help="filters per batch (default all)")
+    ahead.add_argument("folder", help="where the patterns go (.npz files)")
+    ahead.set_defaults(run=_precompute)
     args = parser.parse_args(argv)
     try:
         args.run(args)

@@ -42,3 +42,17 @@ def test_faithfulness_reports_every_method(capsys):
         assert row[1].endswith("%") and 0 <= float(row[1][:-1]) <= 100
         assert float(row[2][:-1]) >= float(row[1][:-1])  # the tolerant game hits more
         assert len(row) == 5 + 3  # three randomization steps
+
+
+def test_precompute_fills_a_folder_that_a_gallery_opens_without_optimizing(tmp_path, capsys,
+                                                                          monkeypatch):
+    from convviz_widgets import FilterGallery
+    from convviz_widgets.engine.featvis import PatternCache
+
+    monkeypatch.setenv("CONVVIZ_MAX_STEPS", "2")
+    assert main(["precompute", "--layer", "block1_conv1", "--count", "4", str(tmp_path)]) == 0
+    assert "4 patterns of block1_conv1" in capsys.readouterr().out
+    assert len(list(tmp_path.glob("*.npz"))) == 4
+    gallery = FilterGallery(zoo.load_model("shapes"), layer="block1_conv1", page_size=4,
+                            cache=PatternCache(tmp_path))
+    assert "4/4 patterns ready" in gallery.status

@@ -1,9 +1,10 @@
 """Class scores and every layer's gradient from one forward and one backward pass.
 
 Targets say *what* to explain (a class on its logit or probability, the positive or negative
-side of a single-unit sigmoid model); :class:`LayerGradients` computes, for a batch of targets
-at once, every watched layer's activations and the gradient of each target's score with
-respect to them — the inputs of the CAM methods in :mod:`convviz_widgets.engine.cam`.
+side of a single-unit sigmoid model, or a channel of a layer); :class:`LayerGradients`
+computes, for a batch of targets at once, every watched layer's activations and the gradient of
+each target's score with respect to them — the inputs of the CAM methods in
+:mod:`convviz_widgets.engine.cam`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,24 @@ class BinaryTarget:
     on: str = "logit"
 
 
-Target = ClassTarget | BinaryTarget
+@dataclass(frozen=True)
+class ChannelTarget:
+    """Explain what drives a channel of a layer: its mean activation (the score of seed S2's
+    filter visualization), e.g. ``ChannelTarget("block4_conv2", 12)``.
+
+    Conv layers before ``layer`` get gradients; those after it get zero maps.
+    """
+
+    layer: str
+    index: int
+
+    @property
+    def on(self) -> str:
+        """Targets of one kind run together: channels of one layer."""
+        return f"channel:{self.layer}"
+
+
+Target = ClassTarget | BinaryTarget | ChannelTarget
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,9 @@ def target_weights(targets: Sequence[Target], head: OutputHead) -> np.ndarray:
     """A ``(len(targets), units)`` matrix: row ``i`` picks target ``i``'s score from the logits."""
     weights = np.zeros((len(targets), head.units), np.float32)
     for row, target in enumerate(targets):
+        if isinstance(target, ChannelTarget):
+            raise ValueError(f"{target} is scored on a layer, not on the model's output; explain "
+                             "it with a CAM (probe.cam), or give a class.")
         if isinstance(target, BinaryTarget):
             if head.units != 1:
                 raise ValueError(
@@ -162,11 +183,12 @@ class LayerGradients:
         :meth:`compute_top_k`), are served from the cache; the others run in one batched pass.
         """
         prepared = self.probe.prepare(image)
-        targets = tuple(targets)
+        targets = tuple(self._resolved(t) for t in targets)
         if not targets:
             raise ValueError("give at least one target to explain.")
         if len({t.on for t in targets}) > 1:
-            raise ValueError("explain targets on logits and on probabilities in separate calls.")
+            raise ValueError("explain classes on logits, on probabilities, and channels of each "
+                             "layer in separate calls.")
         found = [self._lookup(prepared.key, t) for t in targets]
         if all(record is not None for record in found):
             if len(found) == 1:
@@ -189,6 +211,19 @@ class LayerGradients:
             self._run_and_cache(prepared, missing)
         return targets
 
+    def _resolved(self, target: Target) -> Target:
+        """A channel target addressed by the layer's full path, its index checked."""
+        if not isinstance(target, ChannelTarget):
+            return target
+        info = self.probe.layer(target.layer)
+        if not info.is_spatial:
+            raise ValueError(f"layer {info.path!r} has no channels of feature maps to explain; "
+                             "choose a conv or pool layer.")
+        if not 0 <= target.index < (info.channels or 0):
+            raise ValueError(f"channel {target.index} is out of range: {info.path!r} has "
+                             f"{info.channels} channels (0 to {(info.channels or 1) - 1}).")
+        return ChannelTarget(info.path, int(target.index))
+
     def _lookup(self, image_key: str, target: Target) -> GradientRecord | None:
         batch_key = self._rows.get((image_key, target))
         record = self._cache.get(batch_key) if batch_key is not None else None
@@ -204,8 +239,32 @@ class LayerGradients:
 
     def _function(self, on: str) -> Any:
         if on not in self._functions:
-            self._functions[on] = self._build(on)
+            channel_of = on.removeprefix("channel:") if on.startswith("channel:") else None
+            self._functions[on] = (self._build_channel(channel_of) if channel_of is not None
+                                   else self._build(on))
         return self._functions[on]
+
+    def _build_channel(self, path: str) -> Any:
+        """Like :meth:`_build`, scoring the mean activation of channels of layer ``path``."""
+        model, layers = self.probe.model, self.layers
+        spec = self.probe.input_spec
+        target_layer = self.probe.layer(path)
+        watched_too = [*layers, *([target_layer] if target_layer not in layers else [])]
+
+        def scores_and_gradients(batch: tf.Tensor, weights: tf.Tensor) -> tuple:
+            with tf.GradientTape() as tape, capture_outputs(watched_too) as captured:
+                outputs = model(batch, training=False)
+                watched = [captured[info.path] for info in layers]
+                means = tf.reduce_mean(captured[path], axis=(1, 2))
+                scores = tf.reduce_sum(means * weights, axis=-1)
+            gradients = tape.gradient(scores, watched,
+                                      unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return scores, outputs[0], watched, gradients
+
+        channels = int(target_layer.channels or 0)
+        signature = [tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32),
+                     tf.TensorSpec((None, channels), tf.float32)]
+        return tf.function(scores_and_gradients, input_signature=signature)
 
     def _build(self, on: str) -> Any:
         model, layers, head = self.probe.model, self.layers, self.head
@@ -230,7 +289,12 @@ class LayerGradients:
         return tf.function(scores_and_gradients, input_signature=signature)
 
     def _run(self, image: ImageInput, targets: tuple[Target, ...], on: str) -> GradientRecord:
-        weights = target_weights(targets, self.head)
+        if isinstance(targets[0], ChannelTarget):
+            weights = np.zeros((len(targets), self.probe.layer(targets[0].layer).channels or 0),
+                               np.float32)
+            weights[np.arange(len(targets)), [t.index for t in targets]] = 1.0
+        else:
+            weights = target_weights(targets, self.head)
         batch = np.repeat(self.probe.model_input(image), len(targets), axis=0)
         scores, probabilities, watched, gradients = self._function(on)(batch, weights)
         self.backward_passes += 1

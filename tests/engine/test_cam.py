@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from convviz_widgets.engine.cam import METHODS, cam_sweep, compute_cam
-from convviz_widgets.engine.gradients import BinaryTarget, ClassTarget, LayerGradients
+from convviz_widgets.engine.gradients import (
+    BinaryTarget,
+    ChannelTarget,
+    ClassTarget,
+    LayerGradients,
+)
 from convviz_widgets.engine.probe import ActivationProbe
 
 from tiny_models import CAM_DENSE, cam_model, nested_model
@@ -163,3 +168,27 @@ def test_batched_targets_are_found_again_one_by_one_and_together():
     again = gradients.compute(IMAGE, [ClassTarget(1), ClassTarget(0)])
     np.testing.assert_array_equal(again.gradients["conv"][1], both.gradients["conv"][0])
     assert gradients.backward_passes == 1
+
+
+def test_a_channel_target_explains_a_layers_channel_by_hand():
+    # score = mean over the 2×2 grid of conv channel 0 (= x0), so dscore/dA_0 = 1/4 and
+    # dscore/dA_1 = 0: Grad-CAM weights [1/4, 0], the map is x0 scaled by its maximum.
+    gradients = gradients_for(cam_model())
+    result = compute_cam(gradients, IMAGE, "conv", ChannelTarget("conv", 0))
+    np.testing.assert_allclose(result.map, normalized(X[..., 0]), atol=1e-6)
+    assert result.score == pytest.approx(X[..., 0].mean())
+    both = gradients.compute(IMAGE, [ChannelTarget("conv", 0), ChannelTarget("conv", 1)])
+    np.testing.assert_allclose(both.gradients["conv"][1][..., 1], 0.25)
+    np.testing.assert_allclose(both.gradients["conv"][1][..., 0], 0.0)
+    assert gradients.backward_passes == 2
+
+
+def test_a_channel_target_in_a_nested_model_and_its_errors():
+    gradients = gradients_for(nested_model())
+    image = np.full((3, 3, 3), 9, np.uint8)
+    result = compute_cam(gradients, image, "inner/mix", ChannelTarget("inner/relu", 0))
+    assert result.map.shape == (3, 3) and result.map.max() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="out of range"):
+        compute_cam(gradients, image, "inner/mix", ChannelTarget("mix", 5))
+    with pytest.raises(ValueError, match="separate calls"):
+        gradients.compute(image, [ChannelTarget("mix", 0), ClassTarget(0)])

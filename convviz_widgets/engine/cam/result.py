@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..gradients import BinaryTarget, ClassTarget, LayerGradients, Target
+from ..gradients import BinaryTarget, ChannelTarget, ClassTarget, LayerGradients, Target
 from ..images import ImageInput, ImageSource
 from .base import CAMMethod, upsample
 
@@ -26,8 +26,9 @@ class CAMResult:
 
 def resolve_target(target: Target | int | str | None, gradients: LayerGradients,
                    probabilities: np.ndarray | None = None) -> Target:
-    """Accept a Target, a class index, ``"positive"``/``"negative"``, or None (top class)."""
-    if isinstance(target, (ClassTarget, BinaryTarget)):
+    """Accept a Target (a class, a sigmoid side, a :class:`ChannelTarget`), a class index,
+    ``"positive"``/``"negative"``, or None (the top class)."""
+    if isinstance(target, (ClassTarget, BinaryTarget, ChannelTarget)):
         return target
     if isinstance(target, str):
         if target not in ("positive", "negative"):
