@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -113,6 +114,8 @@ class CAMOverlay(ConvvizWidget):
         self._scorers: dict[tuple[int, bool], Any] = {}
         self.curves: CausalCurves | None = None
         self._explicit_target = target
+        self._worker: threading.Thread | None = None
+        self._cancel = threading.Event()
         super().__init__()
         self._build_controls(units)
         self.children = self._layout()
@@ -136,6 +139,7 @@ class CAMOverlay(ConvvizWidget):
                                               layout=widgets.Layout(width="220px"))
         self.run_button = widgets.Button(description="Run", icon="play",
                                          tooltip="compute the slow method (Score-CAM)")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         self.progress = widgets.IntProgress(0, 0, 1, layout=widgets.Layout(width="160px"))
         self.alpha_slider = widgets.FloatSlider(0.5, min=0, max=1, step=0.05, description="alpha")
         self.cmap_picker = widgets.Dropdown(options=["jet", "turbo", "inferno", "viridis", "gray"],
@@ -155,7 +159,8 @@ class CAMOverlay(ConvvizWidget):
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
             layout=widgets.Layout(width="420px", height="240px"))
         self.class_chart.add_class("convviz-cam-classes")
-        self.run_button.on_click(lambda _: self._run_slow_method())
+        self.run_button.on_click(lambda _: self.run())
+        self.cancel_button.on_click(lambda _: self.cancel())
         self.curves_toggle = widgets.ToggleButton(False, description="deletion / insertion",
                                                   icon="line-chart",
                                                   tooltip="measure how faithful the map is")
@@ -186,7 +191,8 @@ class CAMOverlay(ConvvizWidget):
         return [
             self.images.box,
             widgets.HBox([self.layer_slider, self.layer_label]),
-            widgets.HBox([self.class_box, self.method_picker, self.run_button, self.progress]),
+            widgets.HBox([self.class_box, self.method_picker, self.run_button,
+                          self.cancel_button, self.progress]),
             widgets.HBox([self.alpha_slider, self.cmap_picker, self.curves_toggle]),
             widgets.HBox([self.overlay_view.figure, self.map_view.figure]),
             widgets.HBox([self.class_chart, self.curve_chart]),
@@ -285,30 +291,69 @@ class CAMOverlay(ConvvizWidget):
             return PIXEL_METHODS[self.method](self.probe, self._input, self.layer, self.target())
         return self.probe.cam(self._input, self.layer, self.target(), self.method).map
 
-    def _run_slow_method(self) -> None:
-        if self._input is None or self.method not in SLOW_METHODS:
+    def run(self, wait: bool = False) -> None:
+        """Compute the slow method shown (Score-CAM, SmoothGrad) for this layer and class.
+
+        Runs in a background thread, so the notebook stays responsive and **Cancel** can stop
+        Score-CAM between two batches of channels; ``wait=True`` runs it here instead.
+        """
+        if self._input is None or self.method not in SLOW_METHODS or self._busy():
             return
+        self._cancel = threading.Event()
+        self.run_button.disabled, self.cancel_button.disabled = True, False
+        job = (self._input, self.layer, self.class_index, self.method, self._cancel)
+        if wait:
+            self._compute_slow(*job)
+        else:
+            self._worker = threading.Thread(target=self._compute_slow, args=job, daemon=True,
+                                            name="convviz-cam-overlay")
+            self._worker.start()
+
+    def cancel(self) -> None:
+        """Stop a Score-CAM run after its current batch of channels."""
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the current run (if any) has ended."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    def _busy(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
+
+    def _compute_slow(self, image: ImageInput, layer: str, class_index: int, method: str,
+                      cancel: threading.Event) -> None:
+        binary_negative = self.binary and class_index == 1
+        target = BinaryTarget(positive=not binary_negative) if self.binary else ClassTarget(
+            class_index)
         try:
-            if self.method == "smoothgrad":
+            if method == "smoothgrad":
                 self.progress.max, self.progress.value = 1, 0
-                cam = smoothgrad(self.probe, self._input, self.target())
-                self._slow_maps[(self.layer, self.class_index, self.method)] = cam
+                cam = smoothgrad(self.probe, image, target)
                 self.progress.value = 1
-                self._refresh()
-                return
-            activations = self.probe.activations(self._input, self.layer)
-            index = 0 if self.binary else self.class_index
-            probability = class_probability(self.probe.model, index)
-            negative = self.binary and self.class_index == 1
-            scores = (lambda batch: 1.0 - probability(batch)) if negative else probability
-            self.progress.max = activations.shape[-1]
-            cam = score_cam(scores, self.probe.model_input(self._input), activations,
-                            progress=lambda done, total: setattr(self.progress, "value", done))
-            self._slow_maps[(self.layer, self.class_index, self.method)] = cam
-        except Exception as err:
+            else:
+                activations = self.probe.activations(image, layer)
+                probability = class_probability(self.probe.model, 0 if self.binary
+                                                else class_index)
+                scores = ((lambda batch: 1.0 - probability(batch)) if binary_negative
+                          else probability)
+                self.progress.max, self.progress.value = activations.shape[-1], 0
+
+                def advance(done: int, total: int) -> None:
+                    self.progress.value = done
+                    if cancel.is_set():
+                        raise _Cancelled
+
+                cam = score_cam(scores, self.probe.model_input(image), activations,
+                                progress=advance)
+            self._slow_maps[(layer, class_index, method)] = cam
+            self._refresh()
+        except _Cancelled:
+            self._set_status(f"{method} cancelled.")
+        except Exception as err:  # the widget must stay usable: report, never raise
             self._show_error(err)
-            return
-        self._refresh()
+        finally:
+            self.run_button.disabled, self.cancel_button.disabled = False, True
 
     def _refresh(self) -> None:
         if self._quiet or self._input is None or not self.layer:
@@ -398,3 +443,7 @@ def default_class_names(units: int, binary: bool) -> list[str]:
     if units == 1000:
         return zoo.class_names("imagenet")
     return [f"class {i}" for i in range(units)]
+
+
+class _Cancelled(Exception):
+    """Raised from Score-CAM's progress callback to stop between two batches."""

@@ -77,7 +77,8 @@ def test_sigmoid_model_switches_between_positive_and_negative_evidence():
 def test_score_cam_waits_for_run_and_reports_progress():
     overlay = CAMOverlay(rgb_model(), image=IMAGE, method="scorecam")
     assert "press Run" in overlay.status and overlay.cam_map() is None
-    overlay.run_button.click()
+    overlay.run_button.click()  # runs in a thread: the kernel stays responsive
+    overlay.wait(60)
     assert overlay.progress.value == overlay.progress.max == 2  # one masked input per channel
     cam = overlay.cam_map()
     assert cam.shape == (2, 2) and cam.min() >= 0 and cam.max() == 1
@@ -145,6 +146,28 @@ def test_pixel_space_methods_show_maps_at_the_input_size():
 def test_smoothgrad_waits_for_run():
     overlay = CAMOverlay(rgb_model(), image=IMAGE, method="smoothgrad")
     assert "press Run" in overlay.status and overlay.cam_map() is None
-    overlay.run_button.click()
+    overlay.run(wait=True)
     assert overlay.progress.value == overlay.progress.max == 1
     assert overlay.cam_map().shape == (2, 2)
+
+
+def test_cancelling_score_cam_stops_after_the_current_batch():
+    overlay = CAMOverlay(rgb_model(), image=IMAGE, method="scorecam")
+    batches = []
+    original = overlay.progress
+
+    class Watch:
+        def __setattr__(self, name, value):
+            setattr(original, name, value)
+            if name == "value":
+                batches.append(value)
+                overlay.cancel()  # pressed while the first batch is reported
+
+        def __getattr__(self, name):
+            return getattr(original, name)
+
+    overlay.progress = Watch()
+    overlay.run(wait=True)
+    assert batches == [0, 2]  # reset, then the only batch; no map is kept
+    assert overlay.cam_map() is None and "cancelled" in overlay.status
+    assert not overlay.run_button.disabled
