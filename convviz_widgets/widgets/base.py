@@ -1,9 +1,10 @@
-"""Pieces shared by the widgets: status line, image picker, bqplot picture and colour scales."""
+"""Pieces shared by the widgets: status line, background jobs, bqplot picture, colour scales."""
 
 from __future__ import annotations
 
 import contextlib
 import html
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,8 @@ class ConvvizWidget(widgets.VBox):
 
     def __init__(self, **kwargs: Any) -> None:
         self._quiet = 0
+        self._worker: threading.Thread | None = None
+        self._cancel = threading.Event()
         self.status_line = widgets.HTML()
         self.status_line.add_class("convviz-status")
         super().__init__(**kwargs)
@@ -119,6 +122,33 @@ class ConvvizWidget(widgets.VBox):
             yield
         finally:
             self._quiet -= 1
+
+    def _start(self, job: Callable[..., None], *args: Any, wait: bool = False) -> None:
+        """Run ``job(*args, cancel_event)`` in a background thread (or here if ``wait``).
+
+        Long work (optimization, Score-CAM) runs off the kernel's main thread, so the other
+        controls keep answering while it streams results; :meth:`cancel` sets the event the
+        job checks between steps.
+        """
+        self._cancel = threading.Event()
+        if wait:
+            job(*args, self._cancel)
+            return
+        self._worker = threading.Thread(target=job, args=(*args, self._cancel), daemon=True,
+                                        name=f"convviz-{type(self).__name__}")
+        self._worker.start()
+
+    def _busy(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
+
+    def cancel(self) -> None:
+        """Stop the running job at its next step; what it finished is kept."""
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the running job (if any) has ended."""
+        if self._worker is not None:
+            self._worker.join(timeout)
 
     def _current_rgb(self) -> np.ndarray:
         raise NotImplementedError

@@ -114,8 +114,6 @@ class CAMOverlay(ConvvizWidget):
         self._scorers: dict[tuple[int, bool], Any] = {}
         self.curves: CausalCurves | None = None
         self._explicit_target = target
-        self._worker: threading.Thread | None = None
-        self._cancel = threading.Event()
         super().__init__()
         self._build_controls(units)
         self.children = self._layout()
@@ -299,27 +297,9 @@ class CAMOverlay(ConvvizWidget):
         """
         if self._input is None or self.method not in SLOW_METHODS or self._busy():
             return
-        self._cancel = threading.Event()
         self.run_button.disabled, self.cancel_button.disabled = True, False
-        job = (self._input, self.layer, self.class_index, self.method, self._cancel)
-        if wait:
-            self._compute_slow(*job)
-        else:
-            self._worker = threading.Thread(target=self._compute_slow, args=job, daemon=True,
-                                            name="convviz-cam-overlay")
-            self._worker.start()
-
-    def cancel(self) -> None:
-        """Stop a Score-CAM run after its current batch of channels."""
-        self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the current run (if any) has ended."""
-        if self._worker is not None:
-            self._worker.join(timeout)
-
-    def _busy(self) -> bool:
-        return self._worker is not None and self._worker.is_alive()
+        self._start(self._compute_slow, self._input, self.layer, self.class_index, self.method,
+                    wait=wait)
 
     def _compute_slow(self, image: ImageInput, layer: str, class_index: int, method: str,
                       cancel: threading.Event) -> None:

@@ -127,8 +127,6 @@ class FilterGallery(ConvvizWidget):
         self._patterns: dict[tuple[str, str, int], FilterPattern] = {}
         self._preview: dict[int, np.ndarray] = {}
         self._picture: np.ndarray | None = None
-        self._worker: threading.Thread | None = None
-        self._cancel = threading.Event()
         self._lock = threading.RLock()
         super().__init__()
         self._build_controls()
@@ -278,28 +276,11 @@ class FilterGallery(ConvvizWidget):
         if not missing:
             self._set_status(f"{self._describe()} · every pattern on this page is ready.")
             return
-        self._cancel = threading.Event()
         self.set_trait("running", True)
         self.run_button.disabled, self.cancel_button.disabled = True, False
         settings = preset(self.preset)
         self.progress.max, self.progress.value = max(1, settings.effective_steps), 0
-        job = (self.layer, self.preset, missing, self._cancel)
-        if wait:
-            self._optimize(*job)
-        else:
-            self._worker = threading.Thread(target=self._optimize, args=job, daemon=True,
-                                            name="convviz-filter-gallery")
-            self._worker.start()
-
-    def cancel(self) -> None:
-        """Stop a run within one step; finished patterns are kept."""
-        self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the current run (if any) has ended."""
-        worker = self._worker
-        if worker is not None:
-            worker.join(timeout)
+        self._start(self._optimize, self.layer, self.preset, missing, wait=wait)
 
     def _optimize(self, layer: str, preset_name: str, filters: list[int],
                   cancel: threading.Event) -> None:
