@@ -15,10 +15,14 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
+# JupyterLab refuses to start as root (containers, CI machines) unless told it may.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 ## Start JupyterLab on the tour notebook (bundled model, no downloads).
 demo: $(STAMP)
 	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT)/lab/tree/notebooks/01_tour.ipynb"
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser \
+	@echo "(open the URL with the token that JupyterLab prints below)"
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser $(ALLOW_ROOT) \
 		--ServerApp.root_dir=$(CURDIR) notebooks/01_tour.ipynb
 
 ## Debian's chromium for the browser tests (never a downloaded browser).
