@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from .capture import serialized
 from .images import ImageInput, ImageSource
 from .layers import LayerInfo
 from .saliency import RULES, graph_preprocess_problem, relu_backward_rule
@@ -32,6 +33,7 @@ def top_filters(activations: np.ndarray, k: int) -> list[int]:
 
 
 @contextmanager
+@serialized
 def _watching(layer: Any) -> Iterator[dict[str, Any]]:
     """Record ``layer``'s output, wrapping whatever ``call`` it has now (a swapped ReLU too).
 

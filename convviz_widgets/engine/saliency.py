@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from .cam import normalize_map, resolve_target
-from .capture import linear_activation
+from .capture import linear_activation, serialized
 from .gradients import BinaryTarget, ClassTarget, Target, output_head, target_weights
 from .images import ImageInput, ImageSource
 from .layers import LayerInfo
@@ -68,6 +68,7 @@ def _relu_call(relu: Callable[[Any], Any]) -> Callable[..., Any]:
 
 
 @contextmanager
+@serialized
 def relu_backward_rule(layers: Sequence[LayerInfo], rule: str) -> Iterator[int]:
     """Within the block, every ReLU among ``layers`` back-propagates by ``rule``.
 

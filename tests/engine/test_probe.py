@@ -188,3 +188,36 @@ def test_a_shared_probe_is_shared_while_held_and_freed_after():
     del probe
     gc.collect()
     assert gone() is None, "the registry must not keep probes (and their models) alive"
+
+
+def test_two_threads_editing_the_same_layers_take_turns():
+    import threading
+
+    model = ones_conv_model()
+    probe = ActivationProbe(model)
+    inside, release, finished, errors = (threading.Event(), threading.Event(),
+                                         threading.Event(), [])
+
+    def first():
+        with capture_outputs(probe.layers):
+            inside.set()
+            release.wait(10)
+
+    def second():
+        try:
+            with capture_outputs(probe.layers):
+                pass
+        except Exception as err:  # before the lock: "already being captured"
+            errors.append(err)
+        finished.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert inside.wait(10)
+    threads[1].start()
+    assert not finished.wait(0.3), "the second thread must wait for the first one's block"
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert finished.is_set() and not errors
+    assert all("call" not in vars(info.layer) for info in probe.layers)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from ..capture import serialized
 from ..layers import LayerInfo, discover_layers
 
 Forward = Callable[[Any], dict[str, Any]]
@@ -33,6 +34,7 @@ class TargetReached(Exception):
 
 
 @contextmanager
+@serialized
 def stop_after(targets: Mapping[str, LayerInfo]) -> Iterator[dict[str, Any]]:
     """Within the block, targets record their outputs (keyed like ``targets``); the last one
     to run raises :class:`TargetReached`."""
