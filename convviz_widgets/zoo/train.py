@@ -16,9 +16,13 @@ Usage::
     python -m convviz_widgets.zoo.train --task circle # only the sigmoid model
     python -m convviz_widgets.zoo.train --quick --out /tmp/shapes   # smoke test, seconds
 
-Training data for epoch ``e`` is ``make_dataset(n_train, seed=TRAIN_SEED_BASE + 1000 * seed + e)``:
-fresh images every epoch, and the same images for the same ``seed``. The reported accuracy is
-measured on ``make_dataset(n_eval, seed=EVAL_SEED_BASE + seed)``, images never used for training.
+Training data for epoch ``e`` is drawn with ``data_seed = TRAIN_SEED_BASE + 1000 * seed + e``:
+single shapes from ``make_dataset`` (high-contrast gray ones from ``_make_easy_dataset`` for a
+share of the first epochs, :data:`EASY_FRACTIONS`) and :data:`SCENE_FRACTION` of two-shape
+scenes from ``make_scene_dataset`` (soft targets, half for each shape): fresh images every
+epoch, and the same images for the same ``seed``. The reported accuracy is measured on
+``make_dataset(n_eval, seed=EVAL_SEED_BASE + seed)``, images never used for training, and on
+``n_eval // 2`` held-out scenes.
 Keras' global seeds are set with ``keras.utils.set_random_seed(seed)``, so a rerun on the same
 machine and TensorFlow build reproduces the weights (up to floating-point non-determinism of
 multi-threaded kernels).
