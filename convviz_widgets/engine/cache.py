@@ -1,10 +1,11 @@
-"""A least-recently-used cache bounded by the bytes its values hold."""
+"""Caches: a least-recently-used cache bounded by bytes, and one shared instance per model."""
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
-from collections.abc import Hashable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -68,3 +69,27 @@ class ByteLRU(Generic[V]):
         """Drop every value."""
         self._items.clear()
         self._bytes = 0
+
+
+class PerModel(Generic[V]):
+    """One instance per ``(model, preprocess)`` pair, alive only while something holds it.
+
+    Entries are keyed by the two objects' ids and hold the instances weakly. An instance keeps
+    its model alive, so the ids cannot be reused while its entry exists; once every widget has
+    let go of it, the entry, the instance and the model can all be freed (a dictionary keyed by
+    the model itself would keep every model forever, its values pointing back at the key).
+    """
+
+    def __init__(self, build: Callable[[Any, Any], V]) -> None:
+        self._build = build
+        self._instances: weakref.WeakValueDictionary[tuple[int, int], Any] = (
+            weakref.WeakValueDictionary())
+
+    def get(self, model: Any, preprocess: Any = None) -> V:
+        """The instance for ``(model, preprocess)``, built on first use."""
+        key = (id(model), id(preprocess))
+        instance = self._instances.get(key)
+        if instance is None:
+            instance = self._build(model, preprocess)
+            self._instances[key] = instance
+        return instance

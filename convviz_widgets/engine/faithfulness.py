@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
+from .cam.scorecam import class_probability
 from .images import ImageInput, ImageSource
 
 
@@ -164,17 +164,10 @@ def target_probability(probe: Any, index: int, positive: bool = True
                        ) -> Callable[[np.ndarray], np.ndarray]:
     """A compiled ``raw pixels batch -> probability of class index`` through ``probe``'s
     preprocessing; for a single sigmoid unit, ``positive=False`` scores ``1 - p``."""
-    model = probe.model
-    function = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
-
-    def score(batch: np.ndarray) -> np.ndarray:
-        inputs = np.array(batch, np.float32)
-        if probe.preprocess is not None:
-            inputs = np.asarray(probe.preprocess(inputs), np.float32)
-        outputs = function(tf.constant(inputs)).numpy()[:, index]
-        return outputs if positive else 1.0 - outputs
-
-    return score
+    probability = class_probability(probe.model, index, positive)
+    if probe.preprocess is None:
+        return probability
+    return lambda batch: probability(probe.preprocess(np.array(batch, np.float32)))
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:

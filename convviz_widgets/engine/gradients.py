@@ -239,53 +239,45 @@ class LayerGradients:
 
     def _function(self, on: str) -> Any:
         if on not in self._functions:
-            channel_of = on.removeprefix("channel:") if on.startswith("channel:") else None
-            self._functions[on] = (self._build_channel(channel_of) if channel_of is not None
-                                   else self._build(on))
+            self._functions[on] = self._build(on)
         return self._functions[on]
 
-    def _build_channel(self, path: str) -> Any:
-        """Like :meth:`_build`, scoring the mean activation of channels of layer ``path``."""
-        model, layers = self.probe.model, self.layers
-        spec = self.probe.input_spec
-        target_layer = self.probe.layer(path)
-        watched_too = [*layers, *([target_layer] if target_layer not in layers else [])]
-
-        def scores_and_gradients(batch: tf.Tensor, weights: tf.Tensor) -> tuple:
-            with tf.GradientTape() as tape, capture_outputs(watched_too) as captured:
-                outputs = model(batch, training=False)
-                watched = [captured[info.path] for info in layers]
-                means = tf.reduce_mean(captured[path], axis=(1, 2))
-                scores = tf.reduce_sum(means * weights, axis=-1)
-            gradients = tape.gradient(scores, watched,
-                                      unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            return scores, outputs[0], watched, gradients
-
-        channels = int(target_layer.channels or 0)
-        signature = [tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32),
-                     tf.TensorSpec((None, channels), tf.float32)]
-        return tf.function(scores_and_gradients, input_signature=signature)
-
     def _build(self, on: str) -> Any:
+        """The traced ``(batch, weights) -> scores, output, activations, gradients`` for targets
+        of one kind: class logits, class probabilities, or channels of layer ``channel:<path>``.
+        """
         model, layers, head = self.probe.model, self.layers, self.head
         spec = self.probe.input_spec
         squash = {"softmax": keras.activations.softmax, "sigmoid": keras.activations.sigmoid,
                   None: lambda x: x}[head.squashing]
+        channel_of = self.probe.layer(on.removeprefix("channel:")) if on.startswith(
+            "channel:") else None
+        captured_layers = [*layers, *([channel_of] if channel_of not in (None, *layers) else [])]
+        # Class scores are taken on the logits: the output layer's squashing is skipped while
+        # tracing (and applied here), without editing the user's model.
+        skip_squashing = head.squashing is not None and channel_of is None
 
         def scores_and_gradients(batch: tf.Tensor, weights: tf.Tensor) -> tuple:
             with tf.GradientTape() as tape:
-                logits_only = linear_activation(head.layer) if head.squashing else nullcontext()
-                with capture_outputs(layers) as captured, logits_only:
-                    logits = model(batch, training=False)
+                logits_only = linear_activation(head.layer) if skip_squashing else nullcontext()
+                with capture_outputs(captured_layers) as captured, logits_only:
+                    outputs = model(batch, training=False)
                 watched = [captured[info.path] for info in layers]
-                probabilities = squash(logits)
-                scored = probabilities if on == "probability" else logits
+                if channel_of is not None:
+                    probabilities = outputs
+                    scored = tf.reduce_mean(captured[channel_of.path], axis=(1, 2))
+                else:
+                    probabilities = squash(outputs)
+                    scored = probabilities if on == "probability" else outputs
                 scores = tf.reduce_sum(scored * weights, axis=-1)
-            gradients = tape.gradient(scores, watched)
+            # Conv layers after a scored channel's layer do not affect it: zero maps.
+            gradients = tape.gradient(scores, watched,
+                                      unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return scores, probabilities[0], watched, gradients
 
+        width = channel_of.channels if channel_of is not None else head.units
         signature = [tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32),
-                     tf.TensorSpec((None, head.units), tf.float32)]
+                     tf.TensorSpec((None, width), tf.float32)]
         return tf.function(scores_and_gradients, input_signature=signature)
 
     def _run(self, image: ImageInput, targets: tuple[Target, ...], on: str) -> GradientRecord:

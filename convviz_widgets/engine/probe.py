@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
-from .cache import ByteLRU
+from .cache import ByteLRU, PerModel
 from .capture import capture_outputs
 from .gradients import LayerGradients
 from .images import ImageInput, ImageSource, prepare_image
@@ -268,11 +267,7 @@ class ActivationProbe:
         )
 
 
-# Keyed by the model's and the preprocess function's ids and holding the probes weakly: a probe
-# keeps its model alive, so while an entry exists its ids cannot be reused, and once every
-# widget has let go of a probe, the entry, the probe and the model can all be freed.
-_SHARED: weakref.WeakValueDictionary[tuple[int, int], ActivationProbe] = (
-    weakref.WeakValueDictionary())
+_SHARED: PerModel[ActivationProbe] = PerModel(ActivationProbe)
 
 
 def shared_probe(model: Any, preprocess: Preprocess | None = None) -> ActivationProbe:
@@ -287,9 +282,4 @@ def shared_probe(model: Any, preprocess: Preprocess | None = None) -> Activation
     >>> shared_probe(model) is shared_probe(model)
     True
     """
-    key = (id(model), id(preprocess))
-    probe = _SHARED.get(key)
-    if probe is None:
-        probe = ActivationProbe(model, preprocess)
-        _SHARED[key] = probe
-    return probe
+    return _SHARED.get(model, preprocess)

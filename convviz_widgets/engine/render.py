@@ -359,3 +359,21 @@ def heatmap_overlay(rgb: np.ndarray, heat: np.ndarray, cmap: str = "jet",
     colored = apply_colormap(heat, cmap).astype(np.float32)
     blended = (1.0 - alpha) * rgb.astype(np.float32) + alpha * colored
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+
+def deprocess_image(x: np.ndarray) -> np.ndarray:
+    """Seed S2's ``deprocess_image``: centre, scale to std 0.1, shift to 0.5, clip, × 255, uint8.
+
+    Chollet's function (*Deep Learning with Python* §5.4; float32, truncation to uint8
+    included), applied to each image ``(H, W, C)`` of a batch ``(..., H, W, C)`` separately; an
+    array of fewer than 3 axes (a single map) is treated as one image.
+    """
+    x = np.array(x, dtype=np.float32)
+    axes = (-3, -2, -1) if x.ndim >= 3 else None
+    x -= x.mean(axis=axes, keepdims=True)
+    x /= x.std(axis=axes, keepdims=True) + 1e-5
+    x *= 0.1
+    x += 0.5
+    x = np.clip(x, 0, 1)
+    x *= 255
+    return np.clip(x, 0, 255).astype("uint8")

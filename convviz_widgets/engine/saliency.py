@@ -23,6 +23,7 @@ from .capture import linear_activation, serialized
 from .gradients import BinaryTarget, ClassTarget, Target, output_head, target_weights
 from .images import ImageInput, ImageSource
 from .layers import LayerInfo
+from .render import deprocess_image
 
 RULES = ("plain", "guided", "deconvnet")
 _RELU_FUNCTIONS = (keras.activations.relu, keras.ops.relu, tf.nn.relu)
@@ -365,10 +366,6 @@ def guided_gradcam(probe: Any, image: ImageSource | ImageInput, layer: Any,
 
 
 def deprocess(values: np.ndarray) -> np.ndarray:
-    """A signed map as uint8 for display: centre, scale to std 0.1, shift to 0.5, clip, × 255.
-
-    The ``deprocess_image`` of Chollet's *Deep Learning with Python* (§5.4), truncation included.
-    """
-    x = np.asarray(values, np.float64)
-    x = (x - x.mean()) / (x.std() + 1e-5) * 0.1 + 0.5
-    return (np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+    """A signed map as uint8 for display: seed S2's ``deprocess_image`` (centre, scale to std
+    0.1, shift to 0.5, clip, × 255), the same function the filter patterns use."""
+    return deprocess_image(values)

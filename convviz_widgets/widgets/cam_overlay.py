@@ -313,10 +313,8 @@ class CAMOverlay(ConvvizWidget):
                 self.progress.value = 1
             else:
                 activations = self.probe.activations(image, layer)
-                probability = class_probability(self.probe.model, 0 if self.binary
-                                                else class_index)
-                scores = ((lambda batch: 1.0 - probability(batch)) if binary_negative
-                          else probability)
+                scores = class_probability(self.probe.model, 0 if self.binary else class_index,
+                                           positive=not binary_negative)
                 self.progress.max, self.progress.value = activations.shape[-1], 0
 
                 def advance(done: int, total: int) -> None:

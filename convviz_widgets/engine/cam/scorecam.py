@@ -60,8 +60,15 @@ def score_cam(
     return normalize_map(np.tensordot(activations.astype(np.float64), weights, axes=([-1], [0])))
 
 
-def class_probability(model: Any, index: int) -> Callable[[np.ndarray], np.ndarray]:
-    """A compiled ``batch -> probability of class index`` for Score-CAM."""
+def class_probability(model: Any, index: int, positive: bool = True
+                      ) -> Callable[[np.ndarray], np.ndarray]:
+    """A compiled ``model inputs batch -> probability of class index`` (Score-CAM, deletion and
+    insertion curves); for a single sigmoid unit, ``positive=False`` scores ``1 - p``."""
     function = tf.function(lambda batch: model(batch, training=False)[:, index],
                            reduce_retracing=True)
-    return lambda batch: function(tf.constant(batch, tf.float32)).numpy()
+
+    def score(batch: np.ndarray) -> np.ndarray:
+        probability = function(tf.constant(batch, tf.float32)).numpy()
+        return probability if positive else 1.0 - probability
+
+    return score

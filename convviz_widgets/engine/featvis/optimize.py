@@ -21,7 +21,6 @@ every step, and honours ``CONVVIZ_MAX_STEPS``.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +28,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from ..cache import PerModel
 from ..layers import LayerInfo, discover_layers, resolve_layer
 from ..model_spec import check_model
+from ..render import deprocess_image
 from .objectives import Objective, evaluate_terms
 from .regularizers import total_penalty
 from .settings import TUTORIAL, FeatVisSettings, preset
@@ -54,23 +55,6 @@ class _ExpectedStepTracing(logging.Filter):
 
 
 logging.getLogger("tensorflow").addFilter(_ExpectedStepTracing())
-
-
-def deprocess_image(x: np.ndarray) -> np.ndarray:
-    """Seed S2's ``deprocess_image``: centre, scale to std 0.1, shift to 0.5, clip, × 255, uint8.
-
-    Exactly Chollet's function (float32, truncation to uint8 included), applied to each image of
-    a batch ``(..., H, W, C)`` separately.
-    """
-    x = np.array(x, dtype=np.float32)
-    axes = (-3, -2, -1)
-    x -= x.mean(axis=axes, keepdims=True)
-    x /= x.std(axis=axes, keepdims=True) + 1e-5
-    x *= 0.1
-    x += 0.5
-    x = np.clip(x, 0, 1)
-    x *= 255
-    return np.clip(x, 0, 255).astype("uint8")
 
 
 def to_display(images: np.ndarray, display: str) -> np.ndarray:
@@ -335,10 +319,7 @@ class FeatureVisualizer:
                              history=np.stack(history), tensor=images)
 
 
-# Keyed by ids and holding visualizers weakly (a visualizer keeps its model alive, so the ids
-# cannot be reused while an entry exists): nothing here keeps a model in memory.
-_SHARED: weakref.WeakValueDictionary[tuple[int, int], FeatureVisualizer] = (
-    weakref.WeakValueDictionary())
+_SHARED: PerModel[FeatureVisualizer] = PerModel(FeatureVisualizer)
 
 
 def visualizer_for(model: Any, preprocess: Callable[[Any], Any] | None = None
@@ -352,12 +333,7 @@ def visualizer_for(model: Any, preprocess: Callable[[Any], Any] | None = None
 
     if isinstance(model, ActivationProbe):
         model, preprocess = model.model, preprocess or model.preprocess
-    key = (id(model), id(preprocess))
-    visualizer = _SHARED.get(key)
-    if visualizer is None:
-        visualizer = FeatureVisualizer(model, preprocess)
-        _SHARED[key] = visualizer
-    return visualizer
+    return _SHARED.get(model, preprocess)
 
 
 def optimize_steps(model: Any, objective: Objective,
