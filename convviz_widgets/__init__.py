@@ -6,7 +6,9 @@ the names below.
 Examples
 --------
 >>> from convviz_widgets import LayerBrowser, zoo
->>> LayerBrowser(zoo.load_model("shapes"), image="star")  # doctest: +SKIP
+>>> browser = LayerBrowser(zoo.load_model("shapes"), image="star")
+>>> browser.layer
+'block1_conv1'
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def pointing_hit(saliency: np.ndarray, mask: np.ndarray, tolerance: float = 0.0)
     >>> mask = np.zeros((4, 4), bool); mask[:2, :2] = True
     >>> pointing_hit(np.eye(4), mask), pointing_hit(np.eye(4)[::-1], mask)
     (True, False)
-    >>> pointing_hit(np.eye(4)[::-1], mask, tolerance=1.0)
+    >>> pointing_hit(np.eye(4)[::-1], mask, tolerance=2.0)
     True
     """
     if saliency.shape != mask.shape:

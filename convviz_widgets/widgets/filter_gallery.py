@@ -12,7 +12,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 from PIL import Image
-from traitlets import Bool, Enum, Int, TraitError, Unicode, observe, validate
+from traitlets import Bool, Enum, Int, Unicode, observe, validate
 
 from ..engine.featvis import PRESETS, FilterPattern, PatternCache, pattern_steps, preset
 from ..engine.featvis.optimize import to_display
@@ -21,6 +21,7 @@ from ..engine.layers import LayerInfo
 from ..engine.probe import ActivationProbe, shared_probe
 from ..engine.render import SEPARATOR_COLOR, apply_colormap, encode_png, enlarge, mosaic
 from .base import ConvvizWidget, PictureFigure
+from .paging import Paged
 
 MODES = ("patterns", "weights")
 #: Grey of a tile whose pattern has not been computed yet.
@@ -48,7 +49,7 @@ def kernel_pictures(layer: LayerInfo, filters: list[int]) -> np.ndarray:
     return apply_colormap(values, "gray")
 
 
-class FilterGallery(ConvvizWidget):
+class FilterGallery(Paged, ConvvizWidget):
     """The filters of a Keras conv layer: raw kernel weights, or the input patterns that
     maximize each filter (activation maximization), computed batched and streamed live.
 
@@ -89,17 +90,17 @@ class FilterGallery(ConvvizWidget):
     >>> gallery.snapshot().shape[-1]
     3
     >>> gallery.mode = "patterns"
-    >>> gallery.run(wait=True)  # doctest: +SKIP
+    >>> gallery.run(wait=True)  # optimizes the page's 16 patterns (CONVVIZ_MAX_STEPS caps it)
+    >>> gallery.pattern(0).image.shape
+    (64, 64, 3)
     """
 
     layer = Unicode(help="Path of the conv layer shown, e.g. 'block3_conv1'.")
-    page = Int(0, help="Page of filters shown (0-based).")
     filter = Int(0, help="Filter shown enlarged in the focus view.")
     mode = Enum(MODES, default_value="patterns", help="'patterns' or 'weights'.")
     preset = Enum(tuple(PRESETS), default_value="tutorial",
                   help="Optimization settings: " + ", ".join(PRESETS) + ".")
     page_size = Int(16, help="Filters per page.")
-    columns = Int(8, help="Tiles per row.")
     running = Bool(False, read_only=True, help="Whether patterns are being computed.")
 
     def __init__(
@@ -202,21 +203,11 @@ class FilterGallery(ConvvizWidget):
                     f"choose a Conv2D layer such as {self._convs[-1].path!r}.")
         return info.path
 
-    @validate("page")
-    def _validate_page(self, proposal: dict[str, Any]) -> int:
-        return int(np.clip(proposal["value"], 0, max(0, self.page_count - 1)))
-
     @validate("filter")
     def _validate_filter(self, proposal: dict[str, Any]) -> int:
         if not self.layer:
             return 0
         return int(np.clip(proposal["value"], 0, self._filters_in_layer() - 1))
-
-    @validate("page_size", "columns")
-    def _validate_positive(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 1:
-            raise TraitError(f"{proposal['trait'].name} must be at least 1.")
-        return int(proposal["value"])
 
     # -- reactions ----------------------------------------------------------------------------
     @observe("layer", "page", "page_size", "preset")
@@ -228,8 +219,7 @@ class FilterGallery(ConvvizWidget):
     def _select(self) -> None:
         """Show the current layer, page and preset: cached patterns at once, the rest grey."""
         with self._batch():
-            self.page_slider.max = max(0, self.page_count - 1)
-            self.page = self.page
+            self._fit_page()
             self.filter = self.filter
         self._preview.clear()
         self._show_cached()
@@ -250,15 +240,12 @@ class FilterGallery(ConvvizWidget):
             self.filter = int(filters[index])
 
     # -- computing ----------------------------------------------------------------------------
-    @property
-    def page_count(self) -> int:
-        """Number of pages of ``page_size`` filters in the current layer."""
-        return max(1, -(-self._filters_in_layer() // self.page_size)) if self.layer else 1
+    def _items_in_layer(self) -> int:
+        return self._filters_in_layer()
 
     def page_filters(self) -> list[int]:
         """Filter indices on the current page."""
-        start = self.page * self.page_size
-        return list(range(start, min(start + self.page_size, self._filters_in_layer())))
+        return list(self.page_range())
 
     def pattern(self, index: int) -> FilterPattern | None:
         """The finished pattern of filter ``index`` of the current layer, if computed."""

@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 from traitlets import Any as AnyTrait
-from traitlets import Enum, Int, TraitError, Unicode, observe, validate
+from traitlets import Enum, Int, Unicode, observe, validate
 
 from ..engine.images import ImageInput
 from ..engine.layers import LayerInfo
@@ -28,9 +28,10 @@ from ..engine.render import (
 )
 from .base import ConvvizWidget, PictureFigure, colorscale_colors
 from .controls import ImageChooser, prepare_for
+from .paging import Paged
 
 
-class LayerBrowser(ConvvizWidget):
+class LayerBrowser(Paged, ConvvizWidget):
     """Browse the feature maps of every conv and pool layer of a Keras model, live.
 
     One forward pass per image serves every layer (see
@@ -68,7 +69,6 @@ class LayerBrowser(ConvvizWidget):
     """
 
     layer = Unicode(help="Path of the layer shown, e.g. 'block1_conv1' or 'vgg16/block5_conv1'.")
-    page = Int(0, help="Page of channels shown (0-based).")
     channel = Int(0, help="Channel shown enlarged in the focus view.")
     cmap = Unicode("viridis", help="Matplotlib colormap of the grid and focus view.")
     norm = Enum(NORMALIZATIONS, default_value="channel",
@@ -77,7 +77,6 @@ class LayerBrowser(ConvvizWidget):
                  help="Channel order: by 'index', or by descending 'mean' or 'max' activation.")
     image = AnyTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
     page_size = Int(64, help="Channels per page.")
-    columns = Int(8, help="Tiles per row.")
 
     def __init__(
         self,
@@ -199,21 +198,11 @@ class LayerBrowser(ConvvizWidget):
             self._input = prepare_for(self.probe, proposal["value"])
         return proposal["value"]
 
-    @validate("page")
-    def _validate_page(self, proposal: dict[str, Any]) -> int:
-        return int(np.clip(proposal["value"], 0, max(0, self.page_count - 1)))
-
     @validate("channel")
     def _validate_channel(self, proposal: dict[str, Any]) -> int:
         if not self.layer:
             return 0
         return int(np.clip(proposal["value"], 0, max(0, self._info().channels - 1)))
-
-    @validate("page_size", "columns")
-    def _validate_positive(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 1:
-            raise TraitError(f"{proposal['trait'].name} must be at least 1.")
-        return int(proposal["value"])
 
     # -- reactions ----------------------------------------------------------------------------
     @observe("layer")
@@ -221,9 +210,8 @@ class LayerBrowser(ConvvizWidget):
         index = next(i for i, info in enumerate(self._spatial) if info.path == change["new"])
         with self._batch():
             self.layer_slider.value = index
-            self.page_slider.max = max(0, self.page_count - 1)
+            self._fit_page()
             self.channel_slider.max = max(0, self._info().channels - 1)
-            self.page = self.page
             self.channel = self.channel
         self._refresh()
 
@@ -232,8 +220,7 @@ class LayerBrowser(ConvvizWidget):
         if change["name"] == "cmap":
             self.cmap_picker.value = change["new"] if change["new"] in COLORMAPS else None
         if change["name"] == "page_size":
-            self.page_slider.max = max(0, self.page_count - 1)
-            self.page = self.page
+            self._fit_page()
         self._refresh(focus=change["name"] == "cmap")
 
     @observe("channel")
@@ -259,15 +246,13 @@ class LayerBrowser(ConvvizWidget):
                 self.channel = picked
 
     # -- rendering ----------------------------------------------------------------------------
-    @property
-    def page_count(self) -> int:
-        """Number of pages of ``page_size`` channels in the current layer."""
-        return max(1, -(-self._info().channels // self.page_size)) if self.layer else 1
+    def _items_in_layer(self) -> int:
+        return self._info().channels
 
     def page_channels(self) -> np.ndarray:
         """Channel indices on the current page, in the current order."""
-        order = order_channels(self._stats(), self.order)
-        return order[self.page * self.page_size : (self.page + 1) * self.page_size]
+        positions = self.page_range()
+        return order_channels(self._stats(), self.order)[positions.start : positions.stop]
 
     def _info(self) -> LayerInfo:
         return self.probe.layer(self.layer)

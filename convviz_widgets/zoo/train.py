@@ -183,10 +183,10 @@ def train(out_dir: Path | None = None, n_train: int = N_TRAIN, epochs: int = EPO
 
     Examples
     --------
-    >>> import tempfile
-    >>> metrics = train(out_dir=Path(tempfile.mkdtemp()), quick=True)  # doctest: +SKIP
-    >>> sorted(metrics)[:3]  # doctest: +SKIP
-    ['accuracy', 'classes_path', 'epochs']
+    A smoke run into a temporary folder (seconds; ``tests/zoo`` runs it)::
+
+        metrics = train(out_dir=Path(tempfile.mkdtemp()), quick=True)
+        sorted(metrics)[:3]  # ['accuracy', 'classes_path', 'epochs']
     """
     import keras
 

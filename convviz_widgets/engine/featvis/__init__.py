@@ -19,9 +19,14 @@ Examples
 --------
 >>> from convviz_widgets import zoo
 >>> from convviz_widgets.engine import featvis
->>> model = zoo.load_model("shapes")  # doctest: +SKIP
->>> for record in featvis.optimize_steps(model, featvis.channels("block2_conv1", range(8))):
-...     print(record.step, record.values.round(2))  # doctest: +SKIP
+>>> model = zoo.load_model("shapes")
+>>> settings = featvis.TUTORIAL.replace(steps=3)
+>>> for record in featvis.optimize_steps(model, featvis.channels("block2_conv1", range(8)),
+...                                      settings):
+...     print(record.step, record.values.shape)
+1 (8,)
+2 (8,)
+3 (8,)
 """
 
 from __future__ import annotations

@@ -161,9 +161,9 @@ class FeatureVisualizer:
     --------
     >>> from convviz_widgets import zoo
     >>> from convviz_widgets.engine.featvis import channels, TUTORIAL
-    >>> visualizer = FeatureVisualizer(zoo.load_model("shapes"))  # doctest: +SKIP
-    >>> result = visualizer.run(channels("block2_conv1", range(8)), TUTORIAL)  # doctest: +SKIP
-    >>> result.images.shape, result.dead.shape  # doctest: +SKIP
+    >>> visualizer = FeatureVisualizer(zoo.load_model("shapes"))
+    >>> result = visualizer.run(channels("block2_conv1", range(8)), TUTORIAL.replace(steps=3))
+    >>> result.images.shape, result.dead.shape
     ((8, 64, 64, 3), (8,))
     """
 
