@@ -76,7 +76,12 @@ class OutputHead:
 
 
 def output_head(layers: Sequence[LayerInfo], model: Any) -> OutputHead:
-    """Find the layer whose activation turns logits into the model's output."""
+    """Find the layer whose activation turns logits into the model's output.
+
+    The model has one output (:func:`~convviz_widgets.engine.model_spec.check_model` refuses
+    several), so every other layer leads to it and the last leaf layer in call order is the one
+    that computes it, also when it sits inside a nested model.
+    """
     last = layers[-1].layer
     units = int(model.outputs[0].shape[-1]) if getattr(model, "outputs", None) else 0
     name = getattr(getattr(last, "activation", None), "__name__", None)

@@ -45,14 +45,20 @@ def check_model(model: Any, input_shape: tuple[int | None, ...] | None = None) -
     Raises
     ------
     ValueError
-        When the model is not a Keras 3 model, has several inputs, does not take images
-        ``(batch, height, width, channels)``, or is laid out channels-first.
+        When the model is not a Keras 3 model, has several inputs or outputs, does not take
+        images ``(batch, height, width, channels)``, or is laid out channels-first.
     """
     if not isinstance(model, keras.Model):
         kind = f"{type(model).__module__}.{type(model).__name__}"
         raise ValueError(
             f"expected a Keras 3 model (keras.Model), got {kind}; load it with "
             "keras.saving.load_model(...) or build it with keras.Sequential / keras.Model."
+        )
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) > 1:
+        raise ValueError(
+            f"the model has {len(outputs)} outputs; convviz_widgets explains one: pass "
+            "keras.Model(model.inputs, model.outputs[i]) with the output i you want."
         )
     shape = _input_shape(model, input_shape)
     if len(shape) != 4:

@@ -162,6 +162,19 @@ def test_multi_input_models_are_refused_with_a_reason():
         ActivationProbe(model)
 
 
+def test_multi_output_models_are_refused_with_a_way_to_pick_one():
+    image = keras.Input((8, 8, 3))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="conv")(image))
+    main = keras.layers.Dense(3, activation="softmax", name="main")(features)
+    aux = keras.layers.Dense(2, activation="sigmoid", name="aux")(features)
+    model = keras.Model(image, [main, aux])
+    advice = r"keras\.Model\(model\.inputs, model\.outputs\[i\]\)"
+    with pytest.raises(ValueError, match=r"2 outputs.*" + advice):
+        ActivationProbe(model)
+    probe = ActivationProbe(keras.Model(model.inputs, model.outputs[0]))
+    assert probe.cam(np.ones((8, 8, 3), np.float32), "conv", 0).map.shape == (6, 6)
+
+
 def test_widgets_share_one_probe_per_model():
     model = ones_conv_model()
     assert shared_probe(model) is shared_probe(model)
