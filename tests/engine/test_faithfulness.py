@@ -16,7 +16,7 @@ from convviz_widgets.engine.faithfulness import (
     rank_correlation,
 )
 from convviz_widgets.engine.probe import ActivationProbe
-from convviz_widgets.zoo.shapes import SHAPE_CLASSES, two_shape_scenes
+from convviz_widgets.zoo.shapes import SHAPE_CLASSES, make_scene, two_shape_scenes
 
 from tiny_models import cam_model
 
@@ -95,9 +95,7 @@ def shapes_probe():
 
 
 def test_gradcam_points_at_each_present_shape(shapes_probe):
-    """Measured on 40 scenes (80 shape–class pairs): 73.8% strictly on the shape, 97.5% within
-    the paper's tolerance. The issue asks ≥90% strictly; this guards what is reached (see the
-    notes: the maps peak on corners, a few pixels outside the shape)."""
+    """The issue's floor: Grad-CAM's peak on each present shape in ≥90% of two-shape scenes."""
     scenes = list(two_shape_scenes(40))
 
     def explain(image, index):
@@ -105,8 +103,26 @@ def test_gradcam_points_at_each_present_shape(shapes_probe):
 
     strict = pointing_game(explain, scenes, SHAPE_CLASSES)
     tolerant = pointing_game(explain, scenes, SHAPE_CLASSES, tolerance=paper_tolerance(64))
-    assert tolerant >= 0.9, f"pointing game within {paper_tolerance(64):.1f} px: {tolerant:.1%}"
-    assert strict >= 0.7, f"pointing game on the shape: {strict:.1%}"
+    assert strict >= 0.9, f"pointing game on the shape: {strict:.1%}"
+    assert tolerant >= strict
+
+
+def test_gradcam_does_not_follow_the_contrast_of_a_lone_shape(shapes_probe):
+    """Trained on labels alone, the model put a light shape's evidence on its top edge and a
+    dark shape's on its bottom edge (correlation −0.84 between contrast and the peak's vertical
+    offset); the equivariance fine-tuning of ``zoo.train`` removes that."""
+    rows = np.mgrid[:64, :64][0] + 0.5
+    offsets, contrasts = [], []
+    for i in range(60):
+        name = SHAPE_CLASSES[i % len(SHAPE_CLASSES)]
+        image, masks = make_scene([name], seed=80_000 + i)
+        mask, pixels = masks[name], image.astype(float)
+        cam = shapes_probe.cam(image, "block4_conv2", SHAPE_CLASSES.index(name)).upsampled
+        peak_row = np.unravel_index(np.argmax(cam), cam.shape)[0] + 0.5
+        offsets.append(peak_row - rows[mask].mean())
+        contrasts.append(pixels[mask].mean() - pixels[~mask].mean())
+    correlation = np.corrcoef(offsets, contrasts)[0, 1]
+    assert abs(correlation) < 0.4, f"peak offset follows the contrast: r = {correlation:+.2f}"
 
 
 def test_the_pointing_tolerance_is_a_distance_to_the_object():
@@ -129,8 +145,29 @@ def test_gradcam_deletes_faster_than_a_random_order(shapes_probe):
     noise = np.random.default_rng(0).random(cam.upsampled.shape)
     random_order = causal_curves(score, image.astype(np.float32), noise, steps=16)
     assert ours.deletion[0] == pytest.approx(shapes_probe.predict(image)[3], abs=1e-5)
-    assert ours.deletion_auc < random_order.deletion_auc
-    assert ours.insertion_auc > random_order.insertion_auc
+    assert ours.deletion_auc < 0.5 * random_order.deletion_auc
+
+
+def test_gradcam_inserts_faster_than_a_random_order_on_two_shape_scenes(shapes_probe):
+    """Averaged over scenes, as Petsiuk et al. report them. Since the equivariance fine-tuning
+    centred the maps on the shapes, deletion no longer beats a random order on these small
+    shapes (removing a shape's middle first leaves its outline; see the README's
+    faithfulness table), and on the large lone star above a random order inserts faster
+    (scattered pixels already outline the star, while the map reveals its body first)."""
+    from convviz_widgets.engine.faithfulness import target_probability
+
+    rng = np.random.default_rng(0)
+    ours, random_order = [], []
+    for image, masks in two_shape_scenes(5, seed=60_000):
+        for name in masks:
+            index = SHAPE_CLASSES.index(name)
+            cam = shapes_probe.cam(image, "block4_conv2", index).upsampled
+            score = target_probability(shapes_probe, index)
+            for order, out in ((cam, ours), (rng.random(cam.shape), random_order)):
+                curves = causal_curves(score, image.astype(np.float32), order, steps=16)
+                out.append((curves.deletion_auc, curves.insertion_auc))
+    our_insertion, random_insertion = np.mean(ours, axis=0)[1], np.mean(random_order, axis=0)[1]
+    assert our_insertion > random_insertion + 0.1, (our_insertion, random_insertion)
 
 
 def test_gradcam_passes_the_randomization_sanity_check(shapes_probe):
