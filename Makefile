@@ -41,7 +41,7 @@ test: $(STAMP) browser-deps lint
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
-## Retrain the bundled shapes model (about ten minutes on 2 cores).
+## Retrain the bundled shapes models (about 13 minutes each on 2 cores).
 train: $(STAMP)
 	$(PY) -m convviz_widgets.zoo.train
 
