@@ -206,7 +206,8 @@ def fine_tune(model, layer: str, epoch_data: Callable[[int], tuple[np.ndarray, .
 
     Examples
     --------
-    Two steps on a tiny GAP model (``tests/zoo`` checks that the loss falls)::
+    One epoch on a model ending in a conv layer ``"conv"``, global average pooling and a dense
+    layer (``tests/zoo`` checks that the equivariance loss falls)::
 
         fine_tune(model, "conv", lambda epoch: (images, targets, weights), epochs=1)
     """

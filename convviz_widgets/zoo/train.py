@@ -193,9 +193,10 @@ def train(out_dir: Path | None = None, n_train: int = N_TRAIN, epochs: int = EPO
     Returns
     -------
     dict
-        ``accuracy`` (on held-out images), ``per_class_accuracy``, ``loss``, ``train_accuracy``
-        (last epoch), ``seconds``, ``n_train``, ``epochs``, ``n_eval``, ``seed`` and the paths
-        ``model_path`` and ``classes_path``.
+        ``accuracy`` (on held-out images), ``per_class_accuracy``, ``scene_accuracy``,
+        ``loss``, ``train_accuracy`` (last classification epoch), ``equivariance`` (last
+        fine-tuning epoch; NaN without fine-tuning), ``seconds``, ``n_train``, ``epochs``,
+        ``n_eval``, ``seed``, ``task`` and the paths ``model_path`` and ``classes_path``.
 
     Examples
     --------
