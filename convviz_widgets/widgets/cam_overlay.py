@@ -104,7 +104,7 @@ class CAMOverlay(ConvvizWidget):
         self.binary = self.gradients.head.units == 1
         units = 2 if self.binary else self.gradients.head.units
         self.class_names = list(class_names) if class_names is not None else (
-            default_class_names(units, self.binary))
+            default_class_names(self.probe.model, units, self.binary))
         self.top_k = max(1, min(top_k, units))
         self.display_size = display_size
         self._input: ImageInput | None = None
@@ -414,8 +414,12 @@ class CAMOverlay(ConvvizWidget):
                 f"method={self.method!r})")
 
 
-def default_class_names(units: int, binary: bool) -> list[str]:
-    """Names when the user gives none: ImageNet's for 1,000 classes, else numbered."""
+def default_class_names(model: Any, units: int, binary: bool) -> list[str]:
+    """Names when the user gives none: a bundled model's own, ImageNet's for 1,000 classes,
+    else numbered ("positive"/"negative" for one sigmoid unit)."""
+    bundled = zoo.bundled_class_names(model)
+    if bundled is not None:
+        return bundled
     if binary:
         return ["positive", "negative"]
     if units == 1000:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,13 +43,16 @@ from .shapes import SHAPE_CLASSES, sample_image
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-__all__ = ["class_names", "image_names", "load_image", "load_model", "model_names"]
+__all__ = ["bundled_class_names", "class_names", "image_names", "load_image", "load_model",
+           "model_names"]
 
 _HERE = Path(__file__).resolve().parent
 _DATA = _HERE / "data"
 _IMAGES = _HERE / "images"
 _PHOTOS = ("cat", "coffee", "astronaut", "rocket")
 _MODELS = ("shapes", "shapes_circle")
+#: The Keras name ``zoo.train`` gives each bundled model → (its bundled name, output units).
+_KERAS_NAMES = {"shapes_vgg": ("shapes", 5), "shapes_circle": ("shapes_circle", 1)}
 #: Class-name lists that belong to no bundled model.
 _CLASS_LISTS = ("imagenet",)
 
@@ -98,6 +101,23 @@ def load_model(name: str = "shapes") -> keras.Model:
     import keras
 
     return keras.saving.load_model(path, compile=False)
+
+
+def bundled_class_names(model: Any) -> list[str] | None:
+    """The class names of ``model`` if it is one of the bundled models, else None.
+
+    Recognised by the Keras name ``zoo.train`` gives them and the number of output units, so a
+    widget given ``load_model("shapes")`` without ``class_names`` still shows "circle", "star"…
+
+    Examples
+    --------
+    >>> bundled_class_names(load_model("shapes_circle"))
+    ['circle', 'no circle']
+    """
+    name, units = _KERAS_NAMES.get(getattr(model, "name", None), (None, None))
+    if name is None or getattr(model, "output_shape", (None,))[-1] != units:
+        return None
+    return class_names(name)
 
 
 def class_names(name: str = "shapes") -> list[str]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from traitlets import TraitError
 
-from convviz_widgets import CAMOverlay
+from convviz_widgets import CAMOverlay, zoo
 from convviz_widgets.engine.render import apply_colormap
 
 from tiny_models import CAM_DENSE, cam_model, nested_model
@@ -128,6 +128,22 @@ def test_a_thousand_class_model_is_decoded_with_the_bundled_imagenet_names():
     overlay = CAMOverlay(keras.Model(inputs, outputs), image=IMAGE)
     assert overlay.class_names[386] == "African elephant"
     assert all(name in overlay.class_names for name in overlay.bars.x)
+
+
+@pytest.mark.parametrize("name", ["shapes", "shapes_circle"])
+def test_a_bundled_model_given_without_names_shows_its_own_class_names(name):
+    overlay = CAMOverlay(zoo.load_model(name), image=zoo.load_image("circle"))
+    assert overlay.class_names == zoo.class_names(name)
+    assert overlay.status.startswith("predicted: circle")
+
+
+def test_a_model_named_like_a_bundled_one_but_shaped_otherwise_keeps_numbered_names():
+    inputs = keras.Input((2, 2, 3))
+    conv = keras.layers.Conv2D(2, 1, name="conv")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(conv))
+    overlay = CAMOverlay(keras.Model(inputs, outputs, name="shapes_vgg"), image=IMAGE)
+    assert overlay.class_names == ["class 0", "class 1", "class 2"]
 
 
 def test_pixel_space_methods_show_maps_at_the_input_size():
