@@ -52,8 +52,10 @@ class PictureFigure:
         self.x_scale = bqplot.LinearScale(min=0.0, max=1.0)
         self.y_scale = bqplot.LinearScale(min=0.0, max=1.0, reverse=True)
         self._image = widgets.Image(value=b"", format="png")
+        # bqplot draws an Image mark's top edge at y[1]: with the y scale reversed (row 0 at the
+        # top, so clicks come back as row coordinates) the extent is given as [height, 0].
         self.mark = bqplot.Image(image=self._image, scales={"x": self.x_scale, "y": self.y_scale},
-                                 x=[0.0, 1.0], y=[0.0, 1.0])
+                                 x=[0.0, 1.0], y=[1.0, 0.0])
         self.figure = bqplot.Figure(
             marks=[self.mark], padding_x=0.0, padding_y=0.0,
             fig_margin={"top": 0, "bottom": 0, "left": 0, "right": 0},
@@ -77,7 +79,7 @@ class PictureFigure:
             self.x_scale.max = float(width)
             self.y_scale.max = float(height)
             self.mark.x = [0.0, float(width)]
-            self.mark.y = [0.0, float(height)]
+            self.mark.y = [float(height), 0.0]
             self.mark.image = self._image
             self.figure.layout.width = f"{round(width * scale)}px"
             self.figure.layout.height = f"{round(height * scale)}px"
