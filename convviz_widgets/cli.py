@@ -65,7 +65,7 @@ def _faithfulness(args: argparse.Namespace) -> None:
     print(f"{args.model}, layer {args.layer}, {len(scenes)} two-shape scenes; randomized "
           f"cascade: {', '.join(cascade)}")
     tolerance = paper_tolerance(probe.input_spec.height)
-    print(f"{'method':10s} {'pointing':>8s} {f'±{tolerance:.1f}px':>8s} {'deletion':>9s} "
+    print(f"{'method':16s} {'pointing':>8s} {f'±{tolerance:.1f}px':>8s} {'deletion':>9s} "
           f"{'insertion':>9s}  rank correlation after randomizing")
     for method in METHODS:
         def explain(image: Any, index: int, method: str = method) -> Any:
@@ -87,7 +87,7 @@ def _faithfulness(args: argparse.Namespace) -> None:
             lambda model, picture, index=index, method=method: ActivationProbe(model).cam(
                 picture, args.layer, index, method).map, probe.model, image, cascade)
         correlations = " ".join(f"{step.rank_correlation:+.2f}" for step in steps[1:])
-        print(f"{method:10s} {rate:8.1%} {near:8.1%} {np.mean(deletion):9.3f} "
+        print(f"{method:16s} {rate:8.1%} {near:8.1%} {np.mean(deletion):9.3f} "
               f"{np.mean(insertion):9.3f}  {correlations}")
 
 

@@ -10,16 +10,16 @@ pass, as in the paper's deconvnet.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from .capture import serialized
 from .images import ImageInput, ImageSource
+from .layer_edits import capture_outputs
 from .layers import LayerInfo
+from .protocol import LayerKey, ModelProbe
 from .saliency import RULES, graph_preprocess_problem, relu_backward_rule
 
 
@@ -30,33 +30,6 @@ def top_filters(activations: np.ndarray, k: int) -> list[int]:
     """
     sums = activations.reshape(-1, activations.shape[-1]).sum(axis=0, dtype=np.float64)
     return [int(i) for i in np.argsort(-sums, kind="stable")[: max(0, k)]]
-
-
-@contextmanager
-@serialized
-def _watching(layer: Any) -> Iterator[dict[str, Any]]:
-    """Record ``layer``'s output, wrapping whatever ``call`` it has now (a swapped ReLU too).
-
-    ``capture_outputs`` refuses a layer whose ``call`` is already shadowed, which a swapped
-    ``keras.layers.ReLU`` is; this wrapper composes with it and puts back exactly what it found.
-    """
-    seen: dict[str, Any] = {}
-    shadowed = "call" in vars(layer)
-    previous = vars(layer).get("call")
-    inner = layer.call
-
-    def recording_call(*args: Any, **kwargs: Any) -> Any:
-        seen["output"] = inner(*args, **kwargs)
-        return seen["output"]
-
-    layer.call = recording_call
-    try:
-        yield seen
-    finally:
-        if shadowed:
-            layer.call = previous
-        else:
-            vars(layer).pop("call", None)
 
 
 class DeconvNet:
@@ -76,7 +49,7 @@ class DeconvNet:
 
     Parameters
     ----------
-    probe : ActivationProbe
+    probe : ModelProbe
         Supplies the model, its preprocessing, its layers (addressed by path) and the cached
         activations used to rank filters.
     rule : str
@@ -84,7 +57,7 @@ class DeconvNet:
         for comparison.
     """
 
-    def __init__(self, probe: Any, rule: str = "deconvnet") -> None:
+    def __init__(self, probe: ModelProbe, rule: str = "deconvnet") -> None:
         if rule not in RULES:
             raise ValueError(f"unknown backward rule {rule!r}; use one of {', '.join(RULES)}.")
         self.probe = probe
@@ -94,12 +67,12 @@ class DeconvNet:
         self.calls = 0
         self._functions: dict[str, tuple[Any, Any]] = {}  # path -> (tf.function, concrete)
 
-    def traces(self, layer: LayerInfo | str | int) -> int:
+    def traces(self, layer: LayerKey) -> int:
         """How many times the projection function of ``layer`` was traced (1 once built)."""
         built = self._functions.get(self.probe.layer(layer).path)
         return 0 if built is None else built[0].experimental_get_tracing_count()
 
-    def project(self, image: ImageSource | ImageInput, layer: LayerInfo | str | int,
+    def project(self, image: ImageSource | ImageInput, layer: LayerKey,
                 filters: Sequence[int]) -> np.ndarray:
         """Projections ``(len(filters), H, W, C)`` float32 of the given filters, in one call."""
         info = self._spatial(layer)
@@ -121,7 +94,7 @@ class DeconvNet:
         self.calls += 1
         return np.asarray(projections, np.float32)
 
-    def top_k(self, image: ImageSource | ImageInput, layer: LayerInfo | str | int, k: int = 4
+    def top_k(self, image: ImageSource | ImageInput, layer: LayerKey, k: int = 4
               ) -> list[tuple[int, np.ndarray]]:
         """``(filter, projection (H, W, C))`` for the ``k`` filters of largest summed activation.
 
@@ -134,7 +107,7 @@ class DeconvNet:
         projections = self.project(image, info.path, filters)
         return list(zip(filters, projections, strict=True))
 
-    def _spatial(self, layer: LayerInfo | str | int) -> LayerInfo:
+    def _spatial(self, layer: LayerKey) -> LayerInfo:
         info = self.probe.layer(layer)
         if not info.is_spatial:
             raise ValueError(f"layer {info.path!r} ({info.class_name}) outputs shape "
@@ -154,7 +127,7 @@ class DeconvNet:
                 preprocess, np.array(image.pixels[None]), probe.model_input(image))
             self.space = "pixels" if self.preprocess_note is None else "preprocessed"
         through = preprocess is not None and self.space == "pixels"
-        model, layer = probe.model, info.layer
+        model = probe.model
 
         def project(inputs: tf.Tensor, selectors: tf.Tensor) -> tf.Tensor:
             with tf.GradientTape() as tape:
@@ -164,13 +137,17 @@ class DeconvNet:
                     model_input = tf.cast(preprocess(inputs), tf.float32)
                     if model_input.shape.rank == 3:
                         model_input = model_input[None]
-                with _watching(layer) as seen:
+                # The watcher wraps whatever call the layer has in this thread (a ReLU layer's
+                # swapped rule too), so it records the output the rule produced.
+                with capture_outputs([info]) as seen:
                     model(model_input, training=False)
-            if "output" not in seen:
+            if info.path not in seen:
                 raise RuntimeError(f"layer {info.path!r} was not called by the model.")
-            activation = seen["output"]
-            signal = tf.stop_gradient(activation) * selectors[:, None, None, :]
-            return tape.gradient(activation, inputs, output_gradients=signal)
+            activation = seen[info.path]
+            signal = tf.cast(tf.stop_gradient(activation), tf.float32) * selectors[:, None, None, :]
+            projected = tape.gradient(activation, inputs,
+                                      output_gradients=tf.cast(signal, activation.dtype))
+            return tf.cast(projected, tf.float32)
 
         spec = probe.input_spec
         function = tf.function(project, input_signature=[
@@ -181,17 +158,13 @@ class DeconvNet:
             return function, function.get_concrete_function()
 
 
-def deconvnet(probe: Any, rule: str = "deconvnet") -> DeconvNet:
+def deconvnet(probe: ModelProbe, rule: str = "deconvnet") -> DeconvNet:
     """The probe's shared :class:`DeconvNet` for ``rule``, so each layer is traced once."""
-    # Kept on the probe itself: a registry keyed by probe would keep every probe alive.
-    shared: dict[str, DeconvNet] = vars(probe).setdefault("_deconvnets", {})
-    if rule not in shared:
-        shared[rule] = DeconvNet(probe, rule)
-    return shared[rule]
+    return probe.deconvnet(rule)
 
 
-def deconv_projections(probe: Any, image: ImageSource | ImageInput,
-                       layer: LayerInfo | str | int, k: int = 4) -> list[tuple[int, np.ndarray]]:
+def deconv_projections(probe: ModelProbe, image: ImageSource | ImageInput,
+                       layer: LayerKey, k: int = 4) -> list[tuple[int, np.ndarray]]:
     """Deconvnet projections (Zeiler & Fergus, 2014, arXiv:1311.2901) of a layer's top filters.
 
     The ``k`` filters with the largest summed activation for ``image``, strongest first, each

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .cam.scorecam import class_probability
 from .images import ImageInput, ImageSource
+from .protocol import ModelProbe
+from .targets import BinaryTarget, ClassTarget, resolve_target
 
 
 def pointing_hit(saliency: np.ndarray, mask: np.ndarray, tolerance: float = 0.0) -> bool:
@@ -160,14 +161,17 @@ def causal_curves(
                         _trapezoid(insertion, fractions))
 
 
-def target_probability(probe: Any, index: int, positive: bool = True
-                       ) -> Callable[[np.ndarray], np.ndarray]:
+def target_probability(probe: ModelProbe, index: int, positive: bool = True,
+                       output: int | str | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """A compiled ``raw pixels batch -> probability of class index`` through ``probe``'s
-    preprocessing; for a single sigmoid unit, ``positive=False`` scores ``1 - p``."""
-    probability = class_probability(probe.model, index, positive)
-    if probe.preprocess is None:
-        return probability
-    return lambda batch: probability(probe.preprocess(np.array(batch, np.float32)))
+    preprocessing; for a single sigmoid unit, ``positive=False`` scores ``1 - p``.
+
+    The scorer is the probe's own (traced once per model and output, shared with Score-CAM).
+    """
+    explainer = probe.explainer(output)
+    target = (BinaryTarget(positive) if explainer.head.binary
+              else resolve_target(ClassTarget(index), explainer.head))
+    return explainer.scorer().on_pixels(target)
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:

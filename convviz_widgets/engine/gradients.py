@@ -1,16 +1,13 @@
-"""Class scores and every layer's gradient from one forward and one backward pass.
+"""Every conv layer's activations and the gradients of target scores, in one batched pass.
 
-Targets say *what* to explain (a class on its logit or probability, the positive or negative
-side of a single-unit sigmoid model, or a channel of a layer); :class:`LayerGradients`
-computes, for a batch of targets at once, every watched layer's activations and the gradient of
-each target's score with respect to them — the inputs of the CAM methods in
-:mod:`convviz_widgets.engine.cam`.
+:class:`LayerGradients` computes, for a batch of targets at once (see :mod:`.targets`), every
+watched layer's activations and the gradient of each target's score with respect to them — the
+inputs of the CAM methods in :mod:`convviz_widgets.engine.cam`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,122 +16,68 @@ import numpy as np
 import tensorflow as tf
 
 from .cache import ByteLRU
-from .capture import capture_outputs, linear_activation
+from .heads import OutputHead
 from .images import ImageInput, ImageSource
+from .layer_edits import Edit, capture_outputs, editing, logits_edit
 from .layers import LayerInfo
+from .protocol import ModelProbe
+from .targets import (
+    BinaryTarget,
+    ChannelTarget,
+    ClassTarget,
+    Target,
+    resolve_target,
+    target_weights,
+)
 
-_SQUASHING = {"softmax": "softmax", "sigmoid": "sigmoid"}
-
-
-@dataclass(frozen=True)
-class ClassTarget:
-    """Explain class ``index``, scored on its logit (default) or its probability."""
-
-    index: int
-    on: str = "logit"
-
-    def __post_init__(self) -> None:
-        if self.on not in ("logit", "probability"):
-            raise ValueError(f"a class is scored on 'logit' or 'probability', not {self.on!r}.")
-
-
-@dataclass(frozen=True)
-class BinaryTarget:
-    """For a single-unit sigmoid model: evidence for the positive class, or for the negative."""
-
-    positive: bool = True
-    on: str = "logit"
+__all__ = [
+    "BinaryTarget", "ChannelTarget", "ClassTarget", "GradientRecord", "LayerGradients",
+    "OutputHead", "Target", "model_outputs", "resolve_target", "squash", "target_weights",
+]
 
 
-@dataclass(frozen=True)
-class ChannelTarget:
-    """Explain what drives a channel of a layer: its mean activation (the score of seed S2's
-    filter visualization), e.g. ``ChannelTarget("block4_conv2", 12)``.
-
-    Conv layers before ``layer`` get gradients; those after it get zero maps.
-    """
-
-    layer: str
-    index: int
-
-    @property
-    def on(self) -> str:
-        """Targets of one kind run together: channels of one layer."""
-        return f"channel:{self.layer}"
+def squash(head: OutputHead, logits: Any) -> Any:
+    """The head's own squashing (softmax, sigmoid or none) applied to logits, in float32."""
+    if head.squashing == "softmax":
+        return keras.activations.softmax(logits)
+    if head.squashing == "sigmoid":
+        return keras.activations.sigmoid(logits)
+    return logits
 
 
-Target = ClassTarget | BinaryTarget | ChannelTarget
-
-
-@dataclass(frozen=True)
-class OutputHead:
-    """How the model's output relates to its logits."""
-
-    layer: Any
-    squashing: str | None  # "softmax", "sigmoid" or None (the output is already a logit)
-    units: int
-
-
-def output_head(layers: Sequence[LayerInfo], model: Any) -> OutputHead:
-    """Find the layer whose activation turns logits into the model's output.
-
-    The model has one output (:func:`~convviz_widgets.engine.model_spec.check_model` refuses
-    several), so every other layer leads to it and the last leaf layer in call order is the one
-    that computes it, also when it sits inside a nested model.
-    """
-    last = layers[-1].layer
-    units = int(model.outputs[0].shape[-1]) if getattr(model, "outputs", None) else 0
-    name = getattr(getattr(last, "activation", None), "__name__", None)
-    return OutputHead(layer=last, squashing=_SQUASHING.get(name or ""), units=units)
-
-
-def target_weights(targets: Sequence[Target], head: OutputHead) -> np.ndarray:
-    """A ``(len(targets), units)`` matrix: row ``i`` picks target ``i``'s score from the logits."""
-    weights = np.zeros((len(targets), head.units), np.float32)
-    for row, target in enumerate(targets):
-        if isinstance(target, ChannelTarget):
-            raise ValueError(f"{target} is scored on a layer, not on the model's output; explain "
-                             "it with a CAM (probe.cam), or give a class.")
-        if isinstance(target, BinaryTarget):
-            if head.units != 1:
-                raise ValueError(
-                    f"a positive/negative target needs a single-unit sigmoid model; this model "
-                    f"has {head.units} outputs, so give a class index instead."
-                )
-            weights[row, 0] = 1.0 if target.positive else -1.0
-        else:
-            if head.units == 1 and head.squashing == "sigmoid":
-                raise ValueError(
-                    "this model has a single sigmoid unit; explain BinaryTarget(positive=True) "
-                    "or BinaryTarget(positive=False) instead of a class index."
-                )
-            if not 0 <= target.index < head.units:
-                raise ValueError(
-                    f"class index {target.index} is out of range: the model has {head.units} "
-                    f"classes (0 to {head.units - 1})."
-                )
-            weights[row, target.index] = 1.0
-    return weights
+def model_outputs(model: Any, batch: Any, head: OutputHead) -> Any:
+    """Call ``model`` on ``batch`` and return ``head``'s output as float32 (mixed precision
+    heads compute in float16)."""
+    outputs = model(batch, training=False)
+    if isinstance(outputs, (list, tuple)):
+        outputs = outputs[head.index]
+    elif isinstance(outputs, dict):
+        outputs = list(outputs.values())[head.index]
+    return tf.cast(outputs, tf.float32)
 
 
 @dataclass(frozen=True)
 class GradientRecord:
-    """Activations of the watched layers and, per target, the gradients of its score."""
+    """Activations of the watched layers and, per target, the gradients of its score.
+
+    Every array is its own (no view of a larger buffer), so :attr:`nbytes` is what it holds.
+    """
 
     image: ImageInput
     targets: tuple[Target, ...]
     scores: np.ndarray  # (targets,) the score each target explains
-    probabilities: np.ndarray  # (units,) the model's output
+    probabilities: np.ndarray  # (units,) the head's output
     activations: dict[str, np.ndarray]  # path -> (H, W, C)
     gradients: dict[str, np.ndarray]  # path -> (targets, H, W, C)
 
     @property
     def nbytes(self) -> int:
-        arrays = [*self.activations.values(), *self.gradients.values()]
+        arrays = [self.scores, self.probabilities, *self.activations.values(),
+                  *self.gradients.values()]
         return int(sum(a.nbytes for a in arrays))
 
     def select(self, row: int) -> GradientRecord:
-        """The record of one target (views, no copies)."""
+        """The record of one target (views into this record, which the cache holds whole)."""
         return replace(self, targets=(self.targets[row],), scores=self.scores[row : row + 1],
                        gradients={p: g[row : row + 1] for p, g in self.gradients.items()})
 
@@ -152,54 +95,73 @@ class GradientRecord:
 
 
 class LayerGradients:
-    """Gradients of class scores with respect to every watched layer, batched over targets.
+    """Gradients of target scores with respect to every watched layer, batched over targets.
 
     One call runs the model once on a batch holding one copy of the image per target and one
     backward pass for all of them (Selvaraju et al., 2017, arXiv:1610.02391, compute one target
     at a time; batching targets makes switching among the top-k classes free afterwards).
-    The gradient function is traced once, lazily; results are cached by image and targets.
+    The gradient function is traced once per kind of target, lazily; results are cached by the
+    weights' version, the image and the targets, in a cache bounded by the bytes it holds.
 
     Parameters
     ----------
-    probe : ActivationProbe
+    probe : ModelProbe
         Supplies the model, its preprocessing, its layers and image preparation.
+    output : int or str, optional
+        The output to explain, for models with several (see :meth:`ModelProbe.head`).
     layers : sequence of LayerInfo, optional
         Layers to differentiate; by default every conv layer.
+    cache_bytes : int
+        Memory budget of the gradient cache (default 256 MiB).
     """
 
-    def __init__(self, probe: Any, layers: Sequence[LayerInfo] | None = None,
-                 cache_bytes: int = 512 * 2**20) -> None:
+    def __init__(self, probe: ModelProbe, output: int | str | None = None,
+                 layers: Sequence[LayerInfo] | None = None,
+                 cache_bytes: int = 256 * 2**20) -> None:
         self.probe = probe
         self.layers = list(layers) if layers is not None else [
             info for info in probe.spatial_layers if info.kind == "conv"]
         if not self.layers:
             raise ValueError("the model has no conv layer to explain; pass layers= explicitly.")
-        self.head = output_head(probe.layers, probe.model)
+        self.head = probe.head(output)
         self._functions: dict[str, Any] = {}
-        self._cache: ByteLRU[GradientRecord] = ByteLRU(cache_bytes)
-        self._rows: dict[tuple[str, Target], tuple] = {}  # (image, target) -> its batch's key
+        self._rows: dict[tuple[int, str, Target], Hashable] = {}  # -> key of its batch
+        self._cache: ByteLRU[GradientRecord] = ByteLRU(cache_bytes, on_evict=self._forget_rows)
+        self._version = -1
         self.backward_passes = 0
 
-    def compute(self, image: ImageSource | ImageInput, targets: Sequence[Target]
-                ) -> GradientRecord:
+    @property
+    def cache(self) -> ByteLRU[GradientRecord]:
+        """The gradient cache (``len``, ``nbytes``, ``hits``, ``misses``)."""
+        return self._cache
+
+    def resolve(self, image: ImageInput, target: Any) -> Target:
+        """A checked target for ``image`` (None: the predicted class)."""
+        prediction = None
+        if target is None and not self.head.binary:
+            prediction = self.probe.predict(image, self.head.index)
+        return resolve_target(target, self.head, prediction)
+
+    def compute(self, image: ImageSource | ImageInput, targets: Sequence[Any]) -> GradientRecord:
         """Activations and per-target gradients for ``image``.
 
-        Targets already computed for this image, alone or within a batch (see
-        :meth:`compute_top_k`), are served from the cache; the others run in one batched pass.
+        Targets already computed for this image and these weights, alone or within a batch
+        (see :meth:`compute_top_k`), are served from the cache; the others run in one batched
+        pass.
         """
         prepared = self.probe.prepare(image)
-        targets = tuple(self._resolved(t) for t in targets)
-        if not targets:
+        resolved = tuple(self._channel_checked(self.resolve(prepared, t)) for t in targets)
+        if not resolved:
             raise ValueError("give at least one target to explain.")
-        if len({t.on for t in targets}) > 1:
+        if len({t.on for t in resolved}) > 1:
             raise ValueError("explain classes on logits, on probabilities, and channels of each "
                              "layer in separate calls.")
-        found = [self._lookup(prepared.key, t) for t in targets]
+        version = self._current_version()
+        found = [self._lookup(version, prepared.key, t) for t in resolved]
         if all(record is not None for record in found):
-            if len(found) == 1:
-                return found[0]
-            return GradientRecord.stack(found)
-        return self._run_and_cache(prepared, targets)
+            records = [r for r in found if r is not None]
+            return records[0] if len(records) == 1 else GradientRecord.stack(records)
+        return self._run_and_cache(version, prepared, resolved)
 
     def compute_top_k(self, image: ImageSource | ImageInput, k: int = 5, on: str = "logit"
                       ) -> list[ClassTarget]:
@@ -207,16 +169,27 @@ class LayerGradients:
 
         Afterwards, explaining any of these classes costs no further pass.
         """
+        if self.head.binary:
+            raise ValueError("a single sigmoid unit has no top classes; explain 'positive' or "
+                             "'negative'.")
         prepared = self.probe.prepare(image)
-        probabilities = np.asarray(self.probe.predict(prepared)).ravel()
+        probabilities = np.asarray(self.probe.predict(prepared, self.head.index)).ravel()
         order = np.argsort(-probabilities, kind="stable")[: max(1, min(k, probabilities.size))]
         targets = [ClassTarget(int(i), on) for i in order]
-        missing = tuple(t for t in targets if self._lookup(prepared.key, t) is None)
+        version = self._current_version()
+        missing = tuple(t for t in targets if self._lookup(version, prepared.key, t) is None)
         if missing:
-            self._run_and_cache(prepared, missing)
+            self._run_and_cache(version, prepared, missing)
         return targets
 
-    def _resolved(self, target: Target) -> Target:
+    def _current_version(self) -> int:
+        version = self.probe.weights.check()
+        if version != self._version:
+            self._cache.clear()  # answers for other weights: never served again
+            self._version = version
+        return version
+
+    def _channel_checked(self, target: Target) -> Target:
         """A channel target addressed by the layer's full path, its index checked."""
         if not isinstance(target, ChannelTarget):
             return target
@@ -229,17 +202,24 @@ class LayerGradients:
                              f"{info.channels} channels (0 to {(info.channels or 1) - 1}).")
         return ChannelTarget(info.path, int(target.index))
 
-    def _lookup(self, image_key: str, target: Target) -> GradientRecord | None:
-        batch_key = self._rows.get((image_key, target))
+    def _lookup(self, version: int, image_key: str, target: Target) -> GradientRecord | None:
+        batch_key = self._rows.get((version, image_key, target))
         record = self._cache.get(batch_key) if batch_key is not None else None
         return record.select(record.targets.index(target)) if record is not None else None
 
-    def _run_and_cache(self, image: ImageInput, targets: tuple[Target, ...]) -> GradientRecord:
-        record = self._run(image, targets, targets[0].on)
-        batch_key = (image.key, targets)
-        self._cache.put(batch_key, record, record.nbytes)
+    def _forget_rows(self, batch_key: Hashable) -> None:
+        version, image_key, targets = batch_key  # type: ignore[misc]
         for target in targets:
-            self._rows[(image.key, target)] = batch_key
+            if self._rows.get((version, image_key, target)) == batch_key:
+                del self._rows[(version, image_key, target)]
+
+    def _run_and_cache(self, version: int, image: ImageInput, targets: tuple[Target, ...]
+                       ) -> GradientRecord:
+        record = self._run(image, targets, targets[0].on)
+        batch_key = (version, image.key, targets)
+        for target in targets:
+            self._rows[(version, image.key, target)] = batch_key
+        self._cache.put(batch_key, record, record.nbytes)
         return record
 
     def _function(self, on: str) -> Any:
@@ -253,32 +233,34 @@ class LayerGradients:
         """
         model, layers, head = self.probe.model, self.layers, self.head
         spec = self.probe.input_spec
-        squash = {"softmax": keras.activations.softmax, "sigmoid": keras.activations.sigmoid,
-                  None: lambda x: x}[head.squashing]
         channel_of = self.probe.layer(on.removeprefix("channel:")) if on.startswith(
             "channel:") else None
         captured_layers = [*layers, *([channel_of] if channel_of not in (None, *layers) else [])]
         # Class scores are taken on the logits: the output layer's squashing is skipped while
-        # tracing (and applied here), without editing the user's model.
-        skip_squashing = head.squashing is not None and channel_of is None
+        # tracing, in the tracing thread only (and applied here where probabilities are asked).
+        edits: list[Edit] = []
+        if head.squashing is not None and channel_of is None:
+            edits.append(logits_edit(head.layer))
 
         def scores_and_gradients(batch: tf.Tensor, weights: tf.Tensor) -> tuple:
             with tf.GradientTape() as tape:
-                logits_only = linear_activation(head.layer) if skip_squashing else nullcontext()
-                with capture_outputs(captured_layers) as captured, logits_only:
-                    outputs = model(batch, training=False)
+                with capture_outputs(captured_layers) as captured, editing(edits):
+                    outputs = model_outputs(model, batch, head)
                 watched = [captured[info.path] for info in layers]
                 if channel_of is not None:
                     probabilities = outputs
-                    scored = tf.reduce_mean(captured[channel_of.path], axis=(1, 2))
+                    scored = tf.reduce_mean(tf.cast(captured[channel_of.path], tf.float32),
+                                            axis=(1, 2))
                 else:
-                    probabilities = squash(outputs)
+                    probabilities = squash(head, outputs)
                     scored = probabilities if on == "probability" else outputs
                 scores = tf.reduce_sum(scored * weights, axis=-1)
             # Conv layers after a scored channel's layer do not affect it: zero maps.
             gradients = tape.gradient(scores, watched,
                                       unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            return scores, probabilities[0], watched, gradients
+            # Every row holds the same image: one row of activations is all that is needed.
+            return (scores, probabilities[0], [tf.cast(a[0], tf.float32) for a in watched],
+                    [tf.cast(g, tf.float32) for g in gradients])
 
         width = channel_of.channels if channel_of is not None else head.units
         signature = [tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32),
@@ -286,10 +268,12 @@ class LayerGradients:
         return tf.function(scores_and_gradients, input_signature=signature)
 
     def _run(self, image: ImageInput, targets: tuple[Target, ...], on: str) -> GradientRecord:
-        if isinstance(targets[0], ChannelTarget):
-            weights = np.zeros((len(targets), self.probe.layer(targets[0].layer).channels or 0),
-                               np.float32)
-            weights[np.arange(len(targets)), [t.index for t in targets]] = 1.0
+        first = targets[0]
+        if isinstance(first, ChannelTarget):
+            channels = self.probe.layer(first.layer).channels or 0
+            weights = np.zeros((len(targets), channels), np.float32)
+            indices = [t.index for t in targets if isinstance(t, ChannelTarget)]
+            weights[np.arange(len(targets)), indices] = 1.0
         else:
             weights = target_weights(targets, self.head)
         batch = np.repeat(self.probe.model_input(image), len(targets), axis=0)
@@ -299,8 +283,8 @@ class LayerGradients:
         return GradientRecord(
             image=image,
             targets=targets,
-            scores=np.asarray(scores),
-            probabilities=np.asarray(probabilities),
-            activations={p: np.asarray(a)[0] for p, a in zip(paths, watched, strict=True)},
-            gradients={p: np.asarray(g) for p, g in zip(paths, gradients, strict=True)},
+            scores=np.array(scores),
+            probabilities=np.array(probabilities),
+            activations={p: np.array(a) for p, a in zip(paths, watched, strict=True)},
+            gradients={p: np.array(g) for p, g in zip(paths, gradients, strict=True)},
         )

@@ -10,20 +10,23 @@ while the function is traced, so the user's model is never left modified.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from functools import partial
+from contextlib import contextmanager
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .cam import normalize_map, resolve_target
-from .capture import linear_activation, serialized
-from .gradients import BinaryTarget, ClassTarget, Target, output_head, target_weights
+from .gradients import model_outputs, squash
 from .images import ImageInput, ImageSource
+from .layer_edits import Edit, editing, logits_edit
 from .layers import LayerInfo
+from .maps import normalize_map
+from .protocol import ModelProbe
 from .render import deprocess_image
+from .targets import BinaryTarget, ClassTarget, Target, resolve_target, target_weights
+
+Progress = Callable[[int, int], Any]
 
 RULES = ("plain", "guided", "deconvnet")
 _RELU_FUNCTIONS = (keras.activations.relu, keras.ops.relu, tf.nn.relu)
@@ -68,15 +71,33 @@ def _relu_call(relu: Callable[[Any], Any]) -> Callable[..., Any]:
     return call
 
 
-@contextmanager
-@serialized
-def relu_backward_rule(layers: Sequence[LayerInfo], rule: str) -> Iterator[int]:
-    """Within the block, every ReLU among ``layers`` back-propagates by ``rule``.
+def relu_edits(layers: Sequence[LayerInfo], rule: str) -> list[Edit]:
+    """The edits that make every ReLU among ``layers`` back-propagate by ``rule``.
 
-    Swapped: Conv/Dense/Activation layers whose ``activation`` is ReLU, and ``keras.layers.ReLU``
-    layers without slope, threshold or cap (their ``call`` is shadowed, as in
-    :mod:`.capture`). Other activations (LeakyReLU, relu6, ELU, …) keep their own gradient.
-    The forward pass is unchanged. Every swap is undone on exit, even when the block raises.
+    Edited: Conv/Dense/Activation layers whose ``activation`` is ReLU, and
+    ``keras.layers.ReLU`` layers without slope, threshold or cap. Other activations (LeakyReLU,
+    relu6, ELU, …) keep their own gradient. The forward pass is unchanged.
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown backward rule {rule!r}; use one of {', '.join(RULES)}.")
+    if rule == "plain":
+        return []
+    relu = _RULE_RELUS[rule]
+    edits = []
+    for info in layers:
+        layer = info.layer
+        activation = getattr(layer, "activation", None)
+        if any(activation is relu_function for relu_function in _RELU_FUNCTIONS):
+            edits.append(Edit(layer, activation=relu))
+        elif _is_plain_relu_layer(layer):
+            edits.append(Edit(layer, replace_call=_relu_call(relu)))
+    return edits
+
+
+@contextmanager
+def relu_backward_rule(layers: Sequence[LayerInfo], rule: str) -> Iterator[int]:
+    """Within the block, every ReLU among ``layers`` back-propagates by ``rule`` (in the calling
+    thread only; see :mod:`.layer_edits`); yields how many ReLUs were swapped.
 
     Parameters
     ----------
@@ -85,35 +106,9 @@ def relu_backward_rule(layers: Sequence[LayerInfo], rule: str) -> Iterator[int]:
     rule : str
         ``"guided"`` (:func:`guided_relu`), ``"deconvnet"`` (:func:`deconvnet_relu`) or
         ``"plain"`` (swaps nothing).
-
-    Yields
-    ------
-    int
-        How many ReLUs were swapped.
     """
-    if rule not in RULES:
-        raise ValueError(f"unknown backward rule {rule!r}; use one of {', '.join(RULES)}.")
-    undo: list[Callable[[], Any]] = []
-    try:
-        if rule != "plain":
-            relu = _RULE_RELUS[rule]
-            for info in layers:
-                layer = info.layer
-                activation = getattr(layer, "activation", None)
-                if any(activation is relu_function for relu_function in _RELU_FUNCTIONS):
-                    undo.append(partial(setattr, layer, "activation", layer.activation))
-                    layer.activation = relu
-                elif _is_plain_relu_layer(layer):
-                    if "call" in vars(layer):
-                        raise RuntimeError(f"layer {info.path!r} is already wrapped; its ReLU "
-                                           "cannot be swapped now.")
-                    # Dropping the instance attribute restores the class's own ``call``.
-                    undo.append(partial(vars(layer).pop, "call", None))
-                    layer.call = _relu_call(relu)
-        yield len(undo)
-    finally:
-        for restore in reversed(undo):
-            restore()
+    with editing(relu_edits(layers, rule)) as swapped:
+        yield swapped
 
 
 def graph_preprocess_problem(preprocess: Callable[[Any], Any] | None, pixels: np.ndarray,
@@ -158,12 +153,14 @@ class InputGradients:
 
     Parameters
     ----------
-    probe : ActivationProbe
+    probe : ModelProbe
         Supplies the model, its preprocessing, its layers and image preparation.
     rule : str
         How ReLUs pass gradients back: ``"plain"`` (autodiff), ``"guided"`` (Springenberg et
         al., 2015, arXiv:1412.6806) or ``"deconvnet"`` (Zeiler & Fergus, 2014,
         arXiv:1311.2901); see :func:`relu_backward_rule`.
+    output : int or str, optional
+        The output explained, for models with several.
 
     Attributes
     ----------
@@ -173,12 +170,13 @@ class InputGradients:
         Calls of the traced function so far (each one batched).
     """
 
-    def __init__(self, probe: Any, rule: str = "plain") -> None:
+    def __init__(self, probe: ModelProbe, rule: str = "plain",
+                 output: int | str | None = None) -> None:
         if rule not in RULES:
             raise ValueError(f"unknown backward rule {rule!r}; use one of {', '.join(RULES)}.")
         self.probe = probe
         self.rule = rule
-        self.head = output_head(probe.layers, probe.model)
+        self.head = probe.head(output)
         self.space: str | None = None
         self.preprocess_note: str | None = None
         self.calls = 0
@@ -200,32 +198,34 @@ class InputGradients:
         return prepared, self.probe.model_input(prepared)
 
     def resolve(self, image: ImageSource | ImageInput, target: Any = None) -> Target:
-        """A :class:`ClassTarget` or :class:`BinaryTarget` for ``target`` (None: the top class)."""
-        probabilities = None
-        if target is None and not (self.head.units == 1 and self.head.squashing == "sigmoid"):
-            probabilities = self.probe.predict(self.probe.prepare(image))
-        return resolve_target(target, self, probabilities)  # type: ignore[arg-type]  # reads .head
+        """A checked :class:`ClassTarget` or :class:`BinaryTarget` (None: the top class)."""
+        prediction = None
+        if target is None and not self.head.binary:
+            prediction = self.probe.predict(self.probe.prepare(image), self.head.index)
+        resolved = resolve_target(target, self.head, prediction)
+        if not isinstance(resolved, (ClassTarget, BinaryTarget)):
+            raise ValueError(f"{resolved} is scored on a layer; input gradients explain a class.")
+        return resolved
 
-    def batch(self, inputs: np.ndarray, target: Target | int | str) -> np.ndarray:
+    def batch(self, inputs: np.ndarray, target: Any) -> np.ndarray:
         """Gradients ``(N, H, W, C)`` of ``target``'s score at each of ``inputs``, in :attr:`space`.
 
         Call :meth:`start` (or :meth:`gradient`) once first: it decides the space.
         """
         if self._concrete is None:
             raise RuntimeError("call start(image) first: it decides which space inputs are in.")
-        if not isinstance(target, (ClassTarget, BinaryTarget)):
-            target = resolve_target(target, self)  # type: ignore[arg-type]  # reads .head
+        resolved = resolve_target(target, self.head)
         inputs = np.asarray(inputs, np.float32)
-        weights = np.repeat(target_weights([target], self.head), len(inputs), axis=0)
+        weights = np.repeat(target_weights([resolved], self.head), len(inputs), axis=0)
         zeros = np.zeros_like(weights)
-        on_probability = target.on == "probability"
+        on_probability = resolved.on == "probability"
         _, gradients = self._concrete(
             tf.constant(inputs),
             tf.constant(zeros if on_probability else weights),
             tf.constant(weights if on_probability else zeros),
         )
         self.calls += 1
-        return np.asarray(gradients, np.float32)
+        return np.array(gradients, np.float32)
 
     def gradient(self, image: ImageSource | ImageInput, target: Any = None) -> np.ndarray:
         """The gradient ``(H, W, C)`` float32 of ``target``'s score at ``image``."""
@@ -233,13 +233,15 @@ class InputGradients:
         return self.batch(point, self.resolve(prepared, target))[0]
 
     def smooth(self, image: ImageSource | ImageInput, target: Any = None, samples: int = 25,
-               noise: float = 0.15, seed: int | None = 0, batch_size: int = 32) -> np.ndarray:
+               noise: float = 0.15, seed: int | None = 0, batch_size: int = 32,
+               progress: Progress | None = None) -> np.ndarray:
         """The mean gradient ``(H, W, C)`` over noisy copies of ``image`` (SmoothGrad).
 
         Smilkov et al., 2017, arXiv:1706.03825: copies get Gaussian noise of standard deviation
         ``noise × (max − min)`` of the input (in :attr:`space`); all copies are drawn at once
         from ``seed``, so the result does not depend on ``batch_size``, and are differentiated
-        ``batch_size`` at a time.
+        ``batch_size`` at a time; ``progress(done, total)`` is called after each batch (it may
+        raise to stop).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
@@ -249,6 +251,8 @@ class InputGradients:
         total = np.zeros(point.shape[1:], np.float64)
         for first in range(0, samples, batch_size):
             total += self.batch(copies[first : first + batch_size], resolved).sum(axis=0)
+            if progress is not None:
+                progress(min(first + batch_size, samples), samples)
         return (total / samples).astype(np.float32)
 
     def _build(self, image: ImageInput) -> None:
@@ -259,20 +263,18 @@ class InputGradients:
         through = preprocess is not None and self.preprocess_note is None
         space = "pixels" if preprocess is None or through else "preprocessed"
         model = probe.model
-        squash = {"softmax": keras.activations.softmax, "sigmoid": keras.activations.sigmoid,
-                  None: lambda x: x}[head.squashing]
+        logits_edits = [logits_edit(head.layer)] if head.squashing else []
 
         def scores_and_gradients(inputs: tf.Tensor, logit_weights: tf.Tensor,
                                  probability_weights: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             with tf.GradientTape() as tape:
                 tape.watch(inputs)
-                model_input = _as_batch(preprocess(inputs)) if through else inputs
-                logits_only = linear_activation(head.layer) if head.squashing else nullcontext()
-                with logits_only:
-                    logits = model(model_input, training=False)
+                model_input = _as_batch(preprocess(inputs)) if through and preprocess else inputs
+                with editing(logits_edits):
+                    logits = model_outputs(model, model_input, head)
                 scores = tf.reduce_sum(logits * logit_weights
-                                       + squash(logits) * probability_weights, axis=-1)
-            return scores, tape.gradient(scores, inputs)
+                                       + squash(head, logits) * probability_weights, axis=-1)
+            return scores, tf.cast(tape.gradient(scores, inputs), tf.float32)
 
         spec = probe.input_spec
         weights = tf.TensorSpec((None, head.units), tf.float32)
@@ -280,7 +282,7 @@ class InputGradients:
             tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32),
             weights, weights])
         # The rule is part of the traced graph; a concrete function never retraces, so the
-        # ReLUs need to be swapped only this once.
+        # ReLUs need to be swapped only this once (and only in this thread).
         with relu_backward_rule(probe.layers, self.rule):
             concrete = function.get_concrete_function()
         self._function, self._concrete, self.space = function, concrete, space
@@ -298,13 +300,10 @@ def noisy_copies(point: np.ndarray, samples: int, noise: float, seed: int | None
     return (point[None] + spread * draws).astype(np.float32)
 
 
-def input_gradients(probe: Any, rule: str = "plain") -> InputGradients:
+def input_gradients(probe: ModelProbe, rule: str = "plain", output: int | str | None = None
+                    ) -> InputGradients:
     """The probe's shared :class:`InputGradients` for ``rule``, so its function is traced once."""
-    # Kept on the probe itself: a registry keyed by probe would keep every probe alive.
-    shared: dict[str, InputGradients] = vars(probe).setdefault("_input_gradients", {})
-    if rule not in shared:
-        shared[rule] = InputGradients(probe, rule)
-    return shared[rule]
+    return probe.explainer(output).input_gradients(rule)
 
 
 def saliency_map(gradient: np.ndarray) -> np.ndarray:
@@ -312,8 +311,8 @@ def saliency_map(gradient: np.ndarray) -> np.ndarray:
     return normalize_map(np.abs(gradient).max(axis=-1))
 
 
-def vanilla_saliency(probe: Any, image: ImageSource | ImageInput, target: Any = None
-                     ) -> np.ndarray:
+def vanilla_saliency(probe: ModelProbe, image: ImageSource | ImageInput, target: Any = None,
+                     output: int | str | None = None) -> np.ndarray:
     """Gradient saliency map (Simonyan et al., 2014, arXiv:1312.6034), ``(H, W)`` in [0, 1].
 
     ``max_c |d score / d x_c|`` per pixel, scaled by its maximum (the paper does not scale).
@@ -321,12 +320,12 @@ def vanilla_saliency(probe: Any, image: ImageSource | ImageInput, target: Any = 
     :class:`ClassTarget`/:class:`BinaryTarget`, or None for the predicted class; scores are
     logits unless the target asks for the probability.
     """
-    return saliency_map(input_gradients(probe).gradient(image, target))
+    return saliency_map(input_gradients(probe, output=output).gradient(image, target))
 
 
-def smoothgrad(probe: Any, image: ImageSource | ImageInput, target: Any = None,
+def smoothgrad(probe: ModelProbe, image: ImageSource | ImageInput, target: Any = None,
                samples: int = 25, noise: float = 0.15, seed: int | None = 0,
-               batch_size: int = 32) -> np.ndarray:
+               batch_size: int = 32, output: int | str | None = None) -> np.ndarray:
     """SmoothGrad (Smilkov et al., 2017, arXiv:1706.03825): the saliency map of the mean gradient.
 
     The gradient is averaged over ``samples`` noisy copies (noise std = ``noise × (max − min)``
@@ -334,12 +333,13 @@ def smoothgrad(probe: Any, image: ImageSource | ImageInput, target: Any = None,
     in [0, 1]. Deterministic for a given ``seed``; copies are differentiated ``batch_size`` at
     a time. The signed mean gradient is :meth:`InputGradients.smooth`.
     """
-    gradient = input_gradients(probe).smooth(image, target, samples, noise, seed, batch_size)
+    gradient = input_gradients(probe, output=output).smooth(image, target, samples, noise, seed,
+                                                            batch_size)
     return saliency_map(gradient)
 
 
-def guided_backprop(probe: Any, image: ImageSource | ImageInput, target: Any = None
-                    ) -> np.ndarray:
+def guided_backprop(probe: ModelProbe, image: ImageSource | ImageInput, target: Any = None,
+                    output: int | str | None = None) -> np.ndarray:
     """Guided backpropagation (Springenberg et al., 2015, arXiv:1412.6806): ``(H, W, C)`` float32.
 
     The signed gradient of the target's score where every ReLU passes back only positive
@@ -347,21 +347,21 @@ def guided_backprop(probe: Any, image: ImageSource | ImageInput, target: Any = N
     :func:`deprocess`. The paper explains a neuron's activation; here the score is a class logit
     by default, as for Grad-CAM.
     """
-    return input_gradients(probe, "guided").gradient(image, target)
+    return input_gradients(probe, "guided", output).gradient(image, target)
 
 
-def guided_gradcam(probe: Any, image: ImageSource | ImageInput, layer: Any,
-                   target: Any = None) -> np.ndarray:
+def guided_gradcam(probe: ModelProbe, image: ImageSource | ImageInput, layer: Any,
+                   target: Any = None, output: int | str | None = None) -> np.ndarray:
     """Guided Grad-CAM (Selvaraju et al., 2017, arXiv:1610.02391): ``(H, W, C)`` float32.
 
     Guided backpropagation times the Grad-CAM of ``layer`` upsampled (bilinearly) to the input
     size, both for the same target (the paper's pointwise product).
     """
-    explainer = input_gradients(probe, "guided")
+    explainer = input_gradients(probe, "guided", output)
     prepared = probe.prepare(image)
     resolved = explainer.resolve(prepared, target)
     guided = explainer.gradient(prepared, resolved)
-    cam = probe.cam(prepared, layer, resolved).upsampled
+    cam = probe.explainer(output).explain(prepared, layer, resolved, "gradcam").upsampled
     return (guided * cam[..., None]).astype(np.float32)
 
 

@@ -14,8 +14,14 @@ import ipywidgets as widgets
 import numpy as np
 from traitlets import TraitError, Unicode
 
+from ..engine.probe import ActivationProbe, shared_probe
 from ..engine.render import colormap_lut
 from ..export import save_grid
+
+
+class InvalidValue(TraitError, ValueError):
+    """A value a widget cannot show: both a ``traitlets.TraitError`` (what traits raise) and a
+    ``ValueError`` (what the engine raises), so either ``except`` clause catches it."""
 
 
 def status_html(message: str, error: bool = False) -> str:
@@ -96,6 +102,7 @@ class ConvvizWidget(widgets.VBox):
         self._quiet = 0
         self._worker: threading.Thread | None = None
         self._cancel = threading.Event()
+        self._run_again = False
         self.status_line = widgets.HTML()
         self.status_line.add_class("convviz-status")
         super().__init__(**kwargs)
@@ -109,12 +116,16 @@ class ConvvizWidget(widgets.VBox):
 
     @contextlib.contextmanager
     def _rejecting_bad_values(self) -> Iterator[None]:
-        """Turn a ValueError into a TraitError, after showing it in the status line."""
+        """Turn a ValueError into an :class:`InvalidValue`, after showing it in the status line
+        (the trait keeps its value, the controls stay as they were)."""
         try:
             yield
-        except ValueError as err:
+        except InvalidValue as err:
             self._show_error(err)
-            raise TraitError(str(err)) from None
+            raise
+        except (ValueError, TraitError) as err:
+            self._show_error(err)
+            raise InvalidValue(str(err)) from None
 
     @contextlib.contextmanager
     def _batch(self) -> Iterator[None]:
@@ -132,16 +143,37 @@ class ConvvizWidget(widgets.VBox):
         controls keep answering while it streams results; :meth:`cancel` sets the event the
         job checks between steps.
         """
-        self._cancel = threading.Event()
+        self._cancel = cancel = threading.Event()
         if wait:
-            job(*args, self._cancel)
+            self._finishing(job, args, cancel)
             return
-        self._worker = threading.Thread(target=job, args=(*args, self._cancel), daemon=True,
-                                        name=f"convviz-{type(self).__name__}")
+        self._worker = threading.Thread(target=self._finishing, args=(job, args, cancel),
+                                        daemon=True, name=f"convviz-{type(self).__name__}")
         self._worker.start()
+
+    def _finishing(self, job: Callable[..., None], args: tuple, cancel: threading.Event) -> None:
+        try:
+            job(*args, cancel)
+        finally:
+            if self._run_again:  # Run was pressed while this cancelled job was ending
+                self._run_again = False
+                self._worker = None
+                self.run()
 
     def _busy(self) -> bool:
         return self._worker is not None and self._worker.is_alive()
+
+    def _queue_after_cancel(self) -> bool:
+        """When a job is running: if it was cancelled, start a new run as soon as it ends
+        (Run right after Cancel must not be lost) and return True."""
+        if self._busy() and self._cancel.is_set():
+            self._run_again = True
+            self._set_status("the cancelled run is stopping; the new run starts right after.")
+            return True
+        return False
+
+    def run(self, wait: bool = False) -> None:
+        """Start the widget's slow computation (see subclasses)."""
 
     def cancel(self) -> None:
         """Stop the running job at its next step; what it finished is kept."""
@@ -160,5 +192,12 @@ class ConvvizWidget(widgets.VBox):
         return np.array(self._current_rgb())
 
     def save(self, path: str | Path) -> Path:
-        """Write the picture on display to ``path`` as PNG and return the path."""
+        """Write the picture on display to ``path`` (PNG, or the format its suffix names) and
+        return the path."""
         return save_grid(self._current_rgb(), path)
+
+
+def probe_for(model: Any, preprocess: Callable[[np.ndarray], Any] | None,
+              input_shape: tuple[int | None, ...] | None) -> ActivationProbe:
+    """The probe a widget works on: the one given, or the model's shared probe."""
+    return shared_probe(model, preprocess, input_shape=input_shape)

@@ -1,7 +1,8 @@
-"""CAMOverlay: class activation maps over the image, scrubbed through classes and layers."""
+"""CAMOverlay: explanation maps over the image, scrubbed through classes, layers and methods."""
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,47 +15,37 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, Unicode, observe, validate
 
 from .. import zoo
-from ..engine.cam import METHODS
-from ..engine.cam.base import upsample
-from ..engine.cam.scorecam import class_probability, score_cam
-from ..engine.faithfulness import CausalCurves, causal_curves, target_probability
-from ..engine.gradients import BinaryTarget, ClassTarget
+from ..engine.cam import METHODS, CAMResult, Cancelled, get_method
+from ..engine.faithfulness import CausalCurves, causal_curves
 from ..engine.images import ImageInput
-from ..engine.probe import ActivationProbe, shared_probe
-from ..engine.render import apply_colormap, colormap_lut, encode_png, enlarge, heatmap_overlay
-from ..engine.saliency import guided_gradcam, saliency_map, smoothgrad, vanilla_saliency
-from .base import ConvvizWidget, PictureFigure
-from .controls import ImageChooser, prepare_for
+from ..engine.render import (
+    COLORMAPS,
+    apply_colormap,
+    colormap_lut,
+    encode_png,
+    enlarge,
+    heatmap_overlay,
+)
+from ..engine.targets import BinaryTarget, ClassTarget, Target
+from .base import ConvvizWidget, InvalidValue, PictureFigure, probe_for
+from .controls import ImageChooser, colormap_options, prepare_for
 
-
-def _guided_gradcam(probe: Any, image: ImageInput, layer: str, target: Any) -> np.ndarray:
-    return saliency_map(guided_gradcam(probe, image, layer, target))
-
-
-def _saliency(probe: Any, image: ImageInput, layer: str, target: Any) -> np.ndarray:
-    return vanilla_saliency(probe, image, target)
-
-
-#: Methods whose map is at the input's resolution: ``(probe, image, layer, target) -> (H, W)``.
-PIXEL_METHODS: dict[str, Callable[[Any, ImageInput, str, Any], np.ndarray]] = {
-    "guided gradcam": _guided_gradcam,
-    "saliency": _saliency,
-}
-#: Methods that run many passes: computed when the Run button is pressed.
-SLOW_METHODS = ("scorecam", "smoothgrad")
-ALL_METHODS = (*METHODS, *PIXEL_METHODS, *SLOW_METHODS)
+OVERLAY_COLORMAPS = ("jet", "turbo", "inferno", "viridis", "gray")
 
 
 class CAMOverlay(ConvvizWidget):
-    """Class activation heat maps over the image, for any class and any conv layer.
+    """Explanation heat maps over the image, for any class, any conv layer and any method.
 
     The top-k classes' gradients for every conv layer come from one batched forward and
-    backward pass, so clicking another bar or moving the layer slider only redraws.
+    backward pass, so clicking another bar or moving the layer slider only redraws. The methods
+    are those of :data:`convviz_widgets.engine.cam.METHODS`; the slow ones (Score-CAM,
+    SmoothGrad) run when **Run** is pressed, in a background thread, with progress and
+    **Cancel**.
 
     Parameters
     ----------
     model : keras.Model or ActivationProbe
-        A Keras 3 classifier (softmax over classes, or a single sigmoid unit).
+        A Keras 3 classifier (softmax over classes, a single sigmoid unit, or logits).
     image : array, PIL image, path, bytes or str, optional
         The input image or a bundled sample's name (default: the cat photo).
     target : int or str, optional
@@ -63,57 +54,65 @@ class CAMOverlay(ConvvizWidget):
     layer : str, optional
         Conv layer to explain (default: the last one).
     method : str
-        ``"gradcam"``, ``"gradcam++"``, ``"layercam"``, ``"eigencam"`` (maps at the layer's
-        resolution); ``"guided gradcam"``, ``"saliency"`` (at the input's); ``"scorecam"`` and
-        ``"smoothgrad"`` (slow: they run when the Run button is pressed).
+        A name of :data:`~convviz_widgets.engine.cam.METHODS`: ``"gradcam"``, ``"gradcam++"``,
+        ``"layercam"``, ``"eigencam"``, ``"scorecam"`` (maps at the layer's resolution);
+        ``"saliency"``, ``"smoothgrad"``, ``"guided backprop"``, ``"guided gradcam"``,
+        ``"deconvnet"`` (at the input's).
     preprocess : callable, optional
         The model's preprocessing.
     class_names : sequence of str, optional
-        Names for the bars and the status line; for a 1,000-class model the bundled ImageNet
-        names are used by default, so ``keras.applications`` models are decoded offline.
+        One name per class (two, positive first, for a single unit); by default a bundled
+        model's own, ImageNet's for 1,000 classes, else numbered.
+    output : int or str, optional
+        The output to explain, for a model with several (its index or name).
     top_k : int
         Number of classes in the bar chart (default 5).
+    input_shape : (height, width, channels), optional
+        For subclassed models whose input size Keras cannot tell.
 
     Examples
     --------
     >>> from convviz_widgets import CAMOverlay, zoo
-    >>> overlay = CAMOverlay(zoo.load_model("shapes"), image="star",
-    ...                      class_names=zoo.class_names("shapes"))
-    >>> overlay.snapshot().shape
-    (320, 320, 3)
+    >>> overlay = CAMOverlay(zoo.load_model("shapes"), image="star")
+    >>> overlay.snapshot().shape, overlay.class_names[overlay.class_index]
+    ((320, 320, 3), 'star')
     """
 
     class_index = Int(0, help="Class explained (0/1 = positive/negative for a sigmoid unit).")
     layer = Unicode(help="Path of the conv layer explained.")
-    method = Unicode("gradcam", help="CAM method: " + ", ".join(ALL_METHODS) + ".")
-    alpha = Float(0.5, min=0.0, max=1.0, help="Opacity of the heat map over the image.")
-    cmap = Unicode("jet", help="Colormap of the heat map.")
-    image = AnyTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
+    method = Unicode("gradcam", help="Explanation method: " + ", ".join(METHODS) + ".")
+    alpha = Float(0.5, help="Opacity of the heat map over the image, from 0 to 1.")
+    cmap = Unicode("jet", help="Matplotlib colormap of the heat map.")
+    image = AnyTrait(allow_none=False,
+                     help="The input image: array, PIL image, path, bytes or a sample's name.")
     show_curves = Bool(False, help="Measure and plot the deletion/insertion curves of the map "
                                    "shown (Petsiuk et al., 2018).")
 
     def __init__(self, model: Any, image: Any = None, target: int | str | None = None,
                  layer: str | None = None, method: str = "gradcam",
                  preprocess: Callable[[np.ndarray], Any] | None = None,
-                 class_names: Sequence[str] | None = None, *, top_k: int = 5,
-                 display_size: int = 320) -> None:
-        shared = isinstance(model, ActivationProbe)
-        self.probe = model if shared else shared_probe(model, preprocess)
-        self.gradients = self.probe.gradients
-        self._layers = [info.path for info in self.gradients.layers]
-        self.binary = self.gradients.head.units == 1
-        units = 2 if self.binary else self.gradients.head.units
-        self.class_names = list(class_names) if class_names is not None else (
-            default_class_names(self.probe.model, units, self.binary))
-        self.top_k = max(1, min(top_k, units))
-        self.display_size = display_size
+                 class_names: Sequence[str] | None = None, *, output: int | str | None = None,
+                 top_k: int = 5, display_size: int = 320,
+                 input_shape: tuple[int | None, ...] | None = None) -> None:
+        self.probe = probe_for(model, preprocess, input_shape)
+        self.explainer = self.probe.explainer(output)
+        self.head = self.explainer.head
+        self._layers = [info.path for info in self.explainer.layers]
+        if not self._layers:
+            raise ValueError("the model has no conv layer to explain.")
+        self.binary = self.head.binary
+        units = 2 if self.binary else self.head.units
+        self.class_names = _checked_names(class_names, self.probe.model, units, self.binary)
+        self.top_k = max(1, min(int(top_k), units))
+        if display_size < 16:
+            raise ValueError(f"display_size must be at least 16 pixels, got {display_size}.")
+        self.display_size = int(display_size)
         self._input: ImageInput | None = None
+        self._pending: ImageInput | None = None
         self._top: list[int] = []
+        self._chosen: int | None = None  # a class the user named: kept when the image changes
         self._overlay: np.ndarray | None = None
-        self._slow_maps: dict[tuple, np.ndarray] = {}
-        self._scorers: dict[tuple[int, bool], Any] = {}
         self.curves: CausalCurves | None = None
-        self._explicit_target = target
         super().__init__()
         self._build_controls(units)
         self.children = self._layout()
@@ -122,6 +121,8 @@ class CAMOverlay(ConvvizWidget):
             self.method = method
             self.layer = layer if layer is not None else self._layers[-1]
             self.image = image if image is not None else "cat"
+            if target is not None:
+                self._chosen = self.class_index = self._class_of(target)
             self._link_controls()
         self._refresh()
 
@@ -133,14 +134,16 @@ class CAMOverlay(ConvvizWidget):
         self.layer_label = widgets.Label()
         self.class_box = widgets.BoundedIntText(0, min=0, max=units - 1, description="class",
                                                 layout=widgets.Layout(width="160px"))
-        self.method_picker = widgets.Dropdown(options=list(ALL_METHODS), description="method",
-                                              layout=widgets.Layout(width="220px"))
+        self.method_picker = widgets.Dropdown(
+            options=[(cls.title + (" (slow)" if cls.slow else ""), name)
+                     for name, cls in METHODS.items()],
+            description="method", layout=widgets.Layout(width="240px"))
         self.run_button = widgets.Button(description="Run", icon="play",
-                                         tooltip="compute the slow method (Score-CAM)")
+                                         tooltip="compute the slow method (Score-CAM, SmoothGrad)")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         self.progress = widgets.IntProgress(0, 0, 1, layout=widgets.Layout(width="160px"))
         self.alpha_slider = widgets.FloatSlider(0.5, min=0, max=1, step=0.05, description="alpha")
-        self.cmap_picker = widgets.Dropdown(options=["jet", "turbo", "inferno", "viridis", "gray"],
+        self.cmap_picker = widgets.Dropdown(options=list(OVERLAY_COLORMAPS),
                                             description="colormap",
                                             layout=widgets.Layout(width="200px"))
         self.overlay_view = PictureFigure("convviz-cam-image")
@@ -151,7 +154,7 @@ class CAMOverlay(ConvvizWidget):
                                 selected_style={"fill": "#dd8452"})
         self.bars.on_element_click(self._on_bar_click)
         self.class_chart = bqplot.Figure(
-            marks=[self.bars], title="top classes",
+            marks=[self.bars], title=f"top classes ({self.head.value_kind})",
             axes=[bqplot.Axis(scale=x_scale),
                   bqplot.Axis(scale=y_scale, side="left", tick_format=".0%")],
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
@@ -197,7 +200,7 @@ class CAMOverlay(ConvvizWidget):
             self.status_line,
         ]
 
-    # -- validation ---------------------------------------------------------------------------
+    # -- validation: check and return; the work happens in the observers --------------------
     @validate("layer")
     def _validate_layer(self, proposal: dict[str, Any]) -> str:
         with self._rejecting_bad_values():
@@ -210,63 +213,74 @@ class CAMOverlay(ConvvizWidget):
     @validate("method")
     def _validate_method(self, proposal: dict[str, Any]) -> str:
         with self._rejecting_bad_values():
-            if proposal["value"] not in ALL_METHODS:
-                raise ValueError(f"unknown CAM method {proposal['value']!r}; use one of "
-                                 f"{', '.join(ALL_METHODS)}.")
-        return proposal["value"]
+            return get_method(proposal["value"]).name
 
     @validate("cmap")
     def _validate_cmap(self, proposal: dict[str, Any]) -> str:
         with self._rejecting_bad_values():
             colormap_lut(proposal["value"])
-        return proposal["value"]
+        return str(proposal["value"])
+
+    @validate("alpha")
+    def _validate_alpha(self, proposal: dict[str, Any]) -> float:
+        with self._rejecting_bad_values():
+            value = proposal["value"]
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or not (
+                    0.0 <= value <= 1.0):
+                raise ValueError(f"alpha is the heat map's opacity, a number from 0 to 1, not "
+                                 f"{value!r}.")
+        return float(value)
 
     @validate("class_index")
     def _validate_class(self, proposal: dict[str, Any]) -> int:
         with self._rejecting_bad_values():
-            count = len(self.class_names) if self.binary else self.gradients.head.units
-            if not 0 <= proposal["value"] < count:
-                raise ValueError(f"class index {proposal['value']} is out of range: the model "
-                                 f"has {count} classes (0 to {count - 1}).")
-        return int(proposal["value"])
+            value = proposal["value"]
+            count = len(self.class_names)
+            if not 0 <= value < count:
+                raise ValueError(f"class index {value} is out of range: the model has {count} "
+                                 f"classes (0 to {count - 1}).")
+        return int(value)
 
     @validate("image")
     def _validate_image(self, proposal: dict[str, Any]) -> Any:
         with self._rejecting_bad_values():
-            self._input = prepare_for(self.probe, proposal["value"])
+            self._pending = prepare_for(self.probe, proposal["value"])
         return proposal["value"]
 
     # -- reactions ----------------------------------------------------------------------------
     @observe("image")
     def _on_image(self, change: dict[str, Any]) -> None:
-        self._slow_maps.clear()
-        if self._input is None:
+        if self._pending is None:
             return
+        self._input, self._pending = self._pending, None
         try:
-            scores = np.asarray(self.probe.predict(self._input)).ravel()
-            if self.binary:
-                self._top = [0, 1]
-                probabilities = np.array([scores[0], 1.0 - scores[0]])
-            else:
-                self._top = [t.index for t in self.gradients.compute_top_k(self._input,
-                                                                           self.top_k)]
-                probabilities = scores
+            with self.probe.weights.pinned():
+                probabilities = self._probabilities()
+                if self.binary:
+                    self._top = [0, 1]
+                else:
+                    targets = self.explainer.layer_gradients.compute_top_k(self._input,
+                                                                           self.top_k)
+                    self._top = [t.index for t in targets]
             self._show_classes(probabilities)
             with self._batch():
-                self.class_index = self._initial_class()
+                self.class_index = self._top[0] if self._chosen is None else self._chosen
         except Exception as err:  # the widget must stay usable
             self._show_error(err)
         self._refresh()
 
     @observe("layer", "class_index", "method", "alpha", "cmap", "show_curves")
     def _on_view_change(self, change: dict[str, Any]) -> None:
-        if change["name"] == "show_curves":
+        name = change["name"]
+        if name == "show_curves":
             self.curve_chart.layout.display = None if change["new"] else "none"
-        if change["name"] == "layer":
+        elif name == "layer":
             self.layer_slider.value = self._layers.index(change["new"])
-            info = self.probe.layer(change["new"])
-            self.layer_label.value = info.describe()
-        if change["name"] == "class_index" and change["new"] in self._top:
+            self.layer_label.value = self.probe.layer(change["new"]).describe()
+        elif name == "cmap":
+            self.cmap_picker.options = colormap_options(OVERLAY_COLORMAPS, change["new"])
+            self.cmap_picker.value = change["new"]
+        elif name == "class_index" and change["new"] in self._top:
             self.bars.selected = [self._top.index(change["new"])]
         self._refresh()
 
@@ -274,59 +288,52 @@ class CAMOverlay(ConvvizWidget):
         self.class_index = self._top[int(event["data"]["index"])]
 
     # -- computing and drawing ----------------------------------------------------------------
-    def target(self) -> ClassTarget | BinaryTarget:
+    def target(self) -> Target:
         """The target currently explained."""
         if self.binary:
             return BinaryTarget(positive=self.class_index == 0)
         return ClassTarget(self.class_index)
 
-    def cam_map(self) -> np.ndarray | None:
-        """The map shown, at the layer's resolution (None while a slow method has not run)."""
+    def result(self) -> CAMResult | None:
+        """The explanation shown (None while a slow method has not run for this view)."""
         assert self._input is not None
-        if self.method in SLOW_METHODS:
-            return self._slow_maps.get((self.layer, self.class_index, self.method))
-        if self.method in PIXEL_METHODS:
-            return PIXEL_METHODS[self.method](self.probe, self._input, self.layer, self.target())
-        return self.probe.cam(self._input, self.layer, self.target(), self.method).map
+        if get_method(self.method).slow:
+            return self.explainer.cached(self._input, self.layer, self.target(), self.method)
+        return self.explainer.explain(self._input, self.layer, self.target(), self.method)
+
+    def cam_map(self) -> np.ndarray | None:
+        """The map shown, at its method's resolution (None while a slow method has not run)."""
+        shown = self.result()
+        return None if shown is None else shown.map
 
     def run(self, wait: bool = False) -> None:
         """Compute the slow method shown (Score-CAM, SmoothGrad) for this layer and class.
 
-        Runs in a background thread, so the notebook stays responsive and **Cancel** can stop
-        Score-CAM between two batches of channels; ``wait=True`` runs it here instead.
+        Runs in a background thread, so the notebook stays responsive and **Cancel** stops it
+        between two batches; ``wait=True`` runs it here instead. Pressed while a cancelled run
+        is still ending, the new run starts as soon as it has.
         """
-        if self._input is None or self.method not in SLOW_METHODS or self._busy():
+        if self._input is None or not get_method(self.method).slow:
+            return
+        if self._busy():
+            self._queue_after_cancel()
             return
         self.run_button.disabled, self.cancel_button.disabled = True, False
-        self._start(self._compute_slow, self._input, self.layer, self.class_index, self.method,
+        self._start(self._compute_slow, self._input, self.layer, self.target(), self.method,
                     wait=wait)
 
-    def _compute_slow(self, image: ImageInput, layer: str, class_index: int, method: str,
+    def _compute_slow(self, image: ImageInput, layer: str, target: Target, method: str,
                       cancel: threading.Event) -> None:
-        binary_negative = self.binary and class_index == 1
-        target = BinaryTarget(positive=not binary_negative) if self.binary else ClassTarget(
-            class_index)
+        self.progress.max, self.progress.value = 1, 0
+
+        def advance(done: int, total: int) -> None:
+            self.progress.max, self.progress.value = total, done
+
         try:
-            if method == "smoothgrad":
-                self.progress.max, self.progress.value = 1, 0
-                cam = smoothgrad(self.probe, image, target)
-                self.progress.value = 1
-            else:
-                activations = self.probe.activations(image, layer)
-                scores = class_probability(self.probe.model, 0 if self.binary else class_index,
-                                           positive=not binary_negative)
-                self.progress.max, self.progress.value = activations.shape[-1], 0
-
-                def advance(done: int, total: int) -> None:
-                    self.progress.value = done
-                    if cancel.is_set():
-                        raise _Cancelled
-
-                cam = score_cam(scores, self.probe.model_input(image), activations,
-                                progress=advance)
-            self._slow_maps[(layer, class_index, method)] = cam
+            self.explainer.explain(image, layer, target, method, progress=advance,
+                                   cancel=cancel.is_set)
             self._refresh()
-        except _Cancelled:
+        except Cancelled:
             self._set_status(f"{method} cancelled.")
         except Exception as err:  # the widget must stay usable: report, never raise
             self._show_error(err)
@@ -337,72 +344,88 @@ class CAMOverlay(ConvvizWidget):
         if self._quiet or self._input is None or not self.layer:
             return
         try:
-            cam = self.cam_map()
-            if cam is None:
-                self._set_status(f"{self.method} is slow: press Run to compute it.")
-                return
-            self._draw(cam)
-            if self.show_curves:
-                self._measure(cam)
-            self._set_status(self._describe(cam))
+            with self.probe.weights.pinned():
+                shown = self.result()
+                if shown is None:
+                    self._set_status(f"{self.method} is slow: press Run to compute it.")
+                    return
+                self._draw(shown)
+                if self.show_curves:
+                    self._measure(shown)
+                self._set_status(self._describe())
         except Exception as err:  # the widget must stay usable: report, never raise into the UI
             self._show_error(err)
 
-    def _draw(self, cam: np.ndarray) -> None:
+    def _draw(self, shown: CAMResult) -> None:
         assert self._input is not None
         factor = max(1, self.display_size // max(self._input.display.shape[:2]))
         picture = enlarge(self._input.display, factor)
         if picture.shape[2] == 1:
             picture = np.repeat(picture, 3, axis=2)
-        heat = upsample(cam, picture.shape[:2])
+        # One upsampling per map (to the input's size, kept with the result); enlarging it
+        # with the picture is a pixel copy.
+        heat = enlarge(shown.upsampled, factor)
         self._overlay = heatmap_overlay(picture, heat, self.cmap, self.alpha)
         height, width = self._overlay.shape[:2]
         self.overlay_view.show(encode_png(self._overlay), width, height)
-        raw_factor = max(1, self.display_size // max(cam.shape))
-        raw = enlarge(apply_colormap(cam, self.cmap), raw_factor)
+        raw_factor = max(1, self.display_size // max(shown.map.shape))
+        raw = enlarge(apply_colormap(shown.map, self.cmap), raw_factor)
         self.map_view.show(encode_png(raw), raw.shape[1], raw.shape[0])
 
-    def _measure(self, cam: np.ndarray) -> None:
+    def _measure(self, shown: CAMResult) -> None:
         """Deletion and insertion curves of the map shown, scored on the class probability."""
         assert self._input is not None
-        index = 0 if self.binary else self.class_index
-        positive = not (self.binary and self.class_index == 1)
-        if (index, positive) not in self._scorers:
-            self._scorers[(index, positive)] = target_probability(self.probe, index, positive)
-        pixels = self._input.pixels
-        self.curves = causal_curves(self._scorers[(index, positive)], pixels,
-                                    upsample(cam, pixels.shape[:2]))
+        score = self.explainer.scorer().on_pixels(self.target())
+        self.curves = causal_curves(score, self._input.pixels, shown.upsampled)
         with self.curve_lines.hold_sync(), self.curve_chart.hold_sync():
             self.curve_lines.x = self.curves.fractions
             self.curve_lines.y = [self.curves.deletion, self.curves.insertion]
             self.curve_chart.title = (f"deletion AUC {self.curves.deletion_auc:.3f} (lower is "
                                       f"better) · insertion AUC {self.curves.insertion_auc:.3f}")
 
+    def _probabilities(self) -> np.ndarray:
+        """One probability per class name (the positive and the negative side of one unit)."""
+        assert self._input is not None
+        values = self.head.probabilities(self.probe.predict(self._input, self.head.index))
+        if self.binary:
+            return np.array([values[0], 1.0 - values[0]])
+        return values
+
     def _show_classes(self, probabilities: np.ndarray) -> None:
         with self.bars.hold_sync():
             self.bars.x = [self.class_names[i] for i in self._top]
             self.bars.y = [float(probabilities[i]) for i in self._top]
 
-    def _initial_class(self) -> int:
-        target = self._explicit_target
-        if target is None:
-            return self._top[0]
-        if isinstance(target, str):
-            return 0 if target == "positive" else 1
-        return int(target)
+    def _class_of(self, target: Any) -> int:
+        """The class index of what the user gave as ``target`` (checked)."""
+        with self._rejecting_bad_values():
+            if self.binary and target in ("positive", "negative"):
+                return 0 if target == "positive" else 1
+            if self.binary:
+                raise ValueError(f"this model has a single sigmoid unit: give target='positive' "
+                                 f"or 'negative', not {target!r}.")
+            resolved = self.explainer.target(self._input, target) if self._input is not None \
+                else None
+            if not isinstance(resolved, ClassTarget):
+                raise ValueError(f"cannot explain {target!r}: give a class index.")
+            return resolved.index
 
-    def _describe(self, cam: np.ndarray) -> str:
-        assert self._input is not None
-        scores = np.asarray(self.probe.predict(self._input)).ravel()
+    def _describe(self) -> str:
+        probabilities = self._probabilities()
+        kind = "" if self.head.value_kind == "probability" else f"{self.head.value_kind} "
         if self.binary:
-            predicted = f"{self.class_names[0]} {scores[0]:.0%}"
+            predicted = f"{self.class_names[0]} {kind}{probabilities[0]:.0%}"
         else:
-            top = int(np.argmax(scores))
-            predicted = f"{self.class_names[top]} ({scores[top]:.0%})"
+            top = int(np.argmax(probabilities))
+            predicted = f"{self.class_names[top]} ({kind}{probabilities[top]:.0%})"
         info = self.probe.layer(self.layer)
         shape = "×".join(str(d) for d in info.output_shape or ())
-        return (f"predicted: {predicted} · explaining: {self.class_names[self.class_index]} · "
-                f"{info.path} {shape} · {self.method}")
+        parts = [f"predicted: {predicted}", f"explaining: {self.class_names[self.class_index]}",
+                 f"{info.path} {shape}", get_method(self.method).title]
+        note = getattr(self._input, "note", None)
+        if note:
+            parts.append(note)
+        return " · ".join(parts)
 
     def _current_rgb(self) -> np.ndarray:
         if self._overlay is None:
@@ -412,6 +435,18 @@ class CAMOverlay(ConvvizWidget):
     def __repr__(self) -> str:
         return (f"CAMOverlay(layer={self.layer!r}, class_index={self.class_index}, "
                 f"method={self.method!r})")
+
+
+def _checked_names(names: Sequence[str] | None, model: Any, units: int, binary: bool
+                   ) -> list[str]:
+    if names is None:
+        return default_class_names(model, units, binary)
+    names = [str(name) for name in names]
+    if len(names) != units:
+        what = "two names, positive first," if binary else f"{units} names, one per class,"
+        raise InvalidValue(f"class_names has {len(names)} names but the model needs {what} "
+                           "in the order of its outputs.")
+    return names
 
 
 def default_class_names(model: Any, units: int, binary: bool) -> list[str]:
@@ -427,5 +462,4 @@ def default_class_names(model: Any, units: int, binary: bool) -> list[str]:
     return [f"class {i}" for i in range(units)]
 
 
-class _Cancelled(Exception):
-    """Raised from Score-CAM's progress callback to stop between two batches."""
+__all__ = ["COLORMAPS", "CAMOverlay", "default_class_names"]

@@ -24,6 +24,12 @@ def prepare_for(probe: Any, value: Any) -> ImageInput:
     return probe.prepare(value)
 
 
+def colormap_options(offered: tuple[str, ...] | list[str], chosen: str) -> list[str]:
+    """A colormap dropdown's options: the ones offered, plus the chosen one if it is another
+    valid matplotlib colormap (``"viridis_r"``), so control and trait always agree."""
+    return list(offered) if chosen in offered else [*offered, chosen]
+
+
 def uploaded_bytes(value: Any) -> tuple[str, bytes] | None:
     """Name and content of the first file in an ipywidgets 8 ``FileUpload`` value."""
     if not value:

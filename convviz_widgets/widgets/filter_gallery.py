@@ -14,13 +14,19 @@ import traitlets
 from PIL import Image
 from traitlets import Bool, Enum, Int, Unicode, observe, validate
 
-from ..engine.featvis import PRESETS, FilterPattern, PatternCache, pattern_steps, preset
+from ..engine.featvis import (
+    PRESETS,
+    FilterPattern,
+    PatternCache,
+    pattern_steps,
+    preset,
+    shared_pattern_cache,
+)
 from ..engine.featvis.optimize import to_display
 from ..engine.kernels import kernel_tiles
 from ..engine.layers import LayerInfo
-from ..engine.probe import ActivationProbe, shared_probe
 from ..engine.render import SEPARATOR_COLOR, apply_colormap, encode_png, enlarge, mosaic
-from .base import ConvvizWidget, PictureFigure
+from .base import ConvvizWidget, InvalidValue, PictureFigure, probe_for
 from .paging import Paged
 
 MODES = ("patterns", "weights")
@@ -80,8 +86,11 @@ class FilterGallery(Paged, ConvvizWidget):
     tile : int
         Size of a tile in pixels (default 80).
     cache : PatternCache, optional
-        Where patterns are kept (default: a shared in-memory cache); give
-        ``PatternCache(folder)`` to use patterns precomputed on disk.
+        Where patterns are kept (default: the engine's shared in-memory cache); give
+        ``PatternCache(folder)`` to use patterns precomputed on disk. The gallery keeps none of
+        its own: what it shows comes from this cache, bounded by its byte budget.
+    input_shape : (height, width, channels), optional
+        For subclassed models whose input size Keras cannot tell.
 
     Examples
     --------
@@ -115,17 +124,18 @@ class FilterGallery(Paged, ConvvizWidget):
         columns: int = 8,
         tile: int = 80,
         cache: PatternCache | None = None,
+        input_shape: tuple[int | None, ...] | None = None,
     ) -> None:
-        shared = isinstance(model, ActivationProbe)
-        self.probe = model if shared else shared_probe(model, preprocess)
+        self.probe = probe_for(model, preprocess, input_shape)
         self._convs: list[LayerInfo] = [
             info for info in self.probe.spatial_layers
             if info.kind == "conv" and info.class_name == "Conv2D"]
         if not self._convs:
             raise ValueError("the model has no Conv2D layer whose filters could be shown.")
+        if isinstance(tile, bool) or not isinstance(tile, int) or not 1 <= tile <= 512:
+            raise InvalidValue(f"tile is a tile's side in pixels, from 1 to 512, not {tile!r}.")
         self.tile = int(tile)
-        self.cache = cache if cache is not None else PatternCache()
-        self._patterns: dict[tuple[str, str, int], FilterPattern] = {}
+        self.cache = cache if cache is not None else shared_pattern_cache()
         self._preview: dict[int, np.ndarray] = {}
         self._picture: np.ndarray | None = None
         self._lock = threading.RLock()
@@ -222,7 +232,6 @@ class FilterGallery(Paged, ConvvizWidget):
             self._fit_page()
             self.filter = self.filter
         self._preview.clear()
-        self._show_cached()
         self._refresh()
 
     @observe("mode", "columns", "filter")
@@ -248,18 +257,24 @@ class FilterGallery(Paged, ConvvizWidget):
         return list(self.page_range())
 
     def pattern(self, index: int) -> FilterPattern | None:
-        """The finished pattern of filter ``index`` of the current layer, if computed."""
-        return self._patterns.get((self.layer, self.preset, int(index)))
+        """The finished pattern of filter ``index`` of the current layer, if computed (for the
+        weights the model has now)."""
+        key = PatternCache.key(self.probe.model, self.layer, int(index), preset(self.preset),
+                               self.probe.preprocess)
+        return self.cache.get(key)
 
     def run(self, wait: bool = False) -> None:
         """Optimize the patterns of the current page that are not cached yet.
 
         Runs in a background thread (the notebook stays responsive) unless ``wait`` is True;
-        a run already in progress is left alone.
+        a run already in progress is left alone, but a run pressed while a cancelled one is
+        still ending starts right after it.
         """
         if self.running:
+            self._queue_after_cancel()
             return
-        missing = [f for f in self.page_filters() if self.pattern(f) is None]
+        with self.probe.weights.pinned():
+            missing = [f for f in self.page_filters() if self.pattern(f) is None]
         if not missing:
             self._set_status(f"{self._describe()} · every pattern on this page is ready.")
             return
@@ -278,8 +293,7 @@ class FilterGallery(Paged, ConvvizWidget):
             for update in pattern_steps(self.probe, layer, filters, settings, cache=self.cache,
                                         cancel=cancel.is_set):
                 with self._lock:
-                    for pattern in update.finished:
-                        self._patterns[(layer, preset_name, pattern.filter)] = pattern
+                    for pattern in update.finished:  # pattern_steps stored them in the cache
                         self._preview.pop(pattern.filter, None)
                     record = update.record
                     if record is not None:
@@ -309,19 +323,6 @@ class FilterGallery(Paged, ConvvizWidget):
         if self.layer == layer and self.preset == preset_name:
             self._refresh(status=False)
 
-    def _show_cached(self) -> None:
-        """Take every pattern of this page that the cache already holds (no optimization)."""
-        if self.mode != "patterns" or not self.layer:
-            return
-        settings = preset(self.preset)
-        key = PatternCache.key
-        model, prep = self.probe.model, self.probe.preprocess
-        for index in self.page_filters():
-            if self.pattern(index) is None:
-                found = self.cache.get(key(model, self.layer, index, settings, prep))
-                if found is not None:
-                    self._patterns[(self.layer, self.preset, index)] = found
-
     # -- drawing ------------------------------------------------------------------------------
     def _filters_in_layer(self) -> int:
         return int(self.probe.layer(self.layer).channels or 0)
@@ -343,14 +344,15 @@ class FilterGallery(Paged, ConvvizWidget):
         if self._quiet or not self.layer:
             return
         try:
-            with self._lock:
-                tiles = self._tiles()
-            self._picture = mosaic(tiles, self.columns, gap=1, fill=SEPARATOR_COLOR)
-            height, width = self._picture.shape[:2]
-            self.grid.show(encode_png(self._picture), width, height)
-            self._draw_focus()
-            if status:
-                self._set_status(self._describe())
+            with self.probe.weights.pinned():
+                with self._lock:
+                    tiles = self._tiles()
+                self._picture = mosaic(tiles, self.columns, gap=1, fill=SEPARATOR_COLOR)
+                height, width = self._picture.shape[:2]
+                self.grid.show(encode_png(self._picture), width, height)
+                self._draw_focus()
+                if status:
+                    self._set_status(self._describe())
         except Exception as err:  # the widget must stay usable: report, never raise into the UI
             self._show_error(err)
 

@@ -14,20 +14,19 @@ from traitlets import Enum, Int, Unicode, observe, validate
 
 from ..engine.images import ImageInput
 from ..engine.layers import LayerInfo
-from ..engine.probe import ActivationProbe, shared_probe
+from ..engine.probe import ActivationRecord
 from ..engine.render import (
     COLORMAPS,
     NORMALIZATIONS,
     ORDERS,
     ChannelGrid,
-    ChannelStats,
     colormap_lut,
     order_channels,
     render_channel_grid,
     scaling,
 )
-from .base import ConvvizWidget, PictureFigure, colorscale_colors
-from .controls import ImageChooser, prepare_for
+from .base import ConvvizWidget, PictureFigure, colorscale_colors, probe_for
+from .controls import ImageChooser, colormap_options, prepare_for
 from .paging import Paged
 
 
@@ -58,6 +57,8 @@ class LayerBrowser(Paged, ConvvizWidget):
         Tiles per row (default 8).
     grid_width : int
         Approximate width of the channel grid in pixels (default 640).
+    input_shape : (height, width, channels), optional
+        For subclassed models whose input size Keras cannot tell.
 
     Examples
     --------
@@ -75,7 +76,8 @@ class LayerBrowser(Paged, ConvvizWidget):
                 help="'channel', 'layer' or 'symmetric' (diverging) normalization.")
     order = Enum(ORDERS, default_value="index",
                  help="Channel order: by 'index', or by descending 'mean' or 'max' activation.")
-    image = AnyTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
+    image = AnyTrait(allow_none=False,
+                     help="The input image: array, PIL image, path, bytes or a sample's name.")
     page_size = Int(64, help="Channels per page.")
 
     def __init__(
@@ -92,15 +94,19 @@ class LayerBrowser(Paged, ConvvizWidget):
         cmap: str = "viridis",
         norm: str = "channel",
         order: str = "index",
+        input_shape: tuple[int | None, ...] | None = None,
     ) -> None:
-        shared = isinstance(model, ActivationProbe)
-        self.probe = model if shared else shared_probe(model, preprocess)
+        self.probe = probe_for(model, preprocess, input_shape)
         self._spatial: list[LayerInfo] = self.probe.spatial_layers
         if not self._spatial:
             raise ValueError("the model has no layer with feature maps (H, W, C) to browse.")
         self.class_names = list(class_names) if class_names is not None else None
+        if int(grid_width) < 32:
+            raise ValueError(f"grid_width must be at least 32 pixels, got {grid_width}.")
         self.grid_width = int(grid_width)
         self._input: ImageInput | None = None
+        self._pending: ImageInput | None = None
+        self._info: LayerInfo = self._spatial[0]
         self._grid: ChannelGrid | None = None
         super().__init__()
         self._build_controls()
@@ -178,11 +184,13 @@ class LayerBrowser(Paged, ConvvizWidget):
     def _validate_layer(self, proposal: dict[str, Any]) -> str:
         with self._rejecting_bad_values():
             info = self.probe.layer(proposal["value"])
-            if not info.is_spatial:
+            if info not in self._spatial:
+                what = ("is an input preprocessing layer (its output is still the image)"
+                        if info.kind == "preprocessing" and info.is_spatial else
+                        f"outputs shape {info.output_shape}, not feature maps")
                 raise ValueError(
-                    f"layer {info.path!r} ({info.class_name}) outputs shape {info.output_shape}, "
-                    f"not feature maps; choose a conv or pool layer such as "
-                    f"{self._spatial[-1].path!r}."
+                    f"layer {info.path!r} ({info.class_name}) {what}; choose a conv or pool "
+                    f"layer such as {self._spatial[-1].path!r}."
                 )
         return info.path
 
@@ -190,35 +198,37 @@ class LayerBrowser(Paged, ConvvizWidget):
     def _validate_cmap(self, proposal: dict[str, Any]) -> str:
         with self._rejecting_bad_values():
             colormap_lut(proposal["value"])
-        return proposal["value"]
+        return str(proposal["value"])
 
     @validate("image")
     def _validate_image(self, proposal: dict[str, Any]) -> Any:
         with self._rejecting_bad_values():
-            self._input = prepare_for(self.probe, proposal["value"])
+            self._pending = prepare_for(self.probe, proposal["value"])
         return proposal["value"]
 
     @validate("channel")
     def _validate_channel(self, proposal: dict[str, Any]) -> int:
         if not self.layer:
             return 0
-        return int(np.clip(proposal["value"], 0, max(0, self._info().channels - 1)))
+        return int(np.clip(proposal["value"], 0, max(0, (self._info.channels or 1) - 1)))
 
     # -- reactions ----------------------------------------------------------------------------
     @observe("layer")
     def _on_layer(self, change: dict[str, Any]) -> None:
-        index = next(i for i, info in enumerate(self._spatial) if info.path == change["new"])
+        # The one place the layer is resolved: every render of this layer uses _info.
+        self._info = next(info for info in self._spatial if info.path == change["new"])
         with self._batch():
-            self.layer_slider.value = index
+            self.layer_slider.value = self._spatial.index(self._info)
             self._fit_page()
-            self.channel_slider.max = max(0, self._info().channels - 1)
+            self.channel_slider.max = max(0, (self._info.channels or 1) - 1)
             self.channel = self.channel
         self._refresh()
 
     @observe("page", "cmap", "norm", "order", "page_size", "columns")
     def _on_view_change(self, change: dict[str, Any]) -> None:
         if change["name"] == "cmap":
-            self.cmap_picker.value = change["new"] if change["new"] in COLORMAPS else None
+            self.cmap_picker.options = colormap_options(COLORMAPS, change["new"])
+            self.cmap_picker.value = change["new"]
         if change["name"] == "page_size":
             self._fit_page()
         self._refresh(focus=change["name"] == "cmap")
@@ -229,6 +239,8 @@ class LayerBrowser(Paged, ConvvizWidget):
 
     @observe("image")
     def _on_image(self, change: dict[str, Any]) -> None:
+        if self._pending is not None:
+            self._input, self._pending = self._pending, None
         self._refresh()
 
     def _on_layer_slider(self, change: dict[str, Any]) -> None:
@@ -247,43 +259,40 @@ class LayerBrowser(Paged, ConvvizWidget):
 
     # -- rendering ----------------------------------------------------------------------------
     def _items_in_layer(self) -> int:
-        return self._info().channels
+        return int(self._info.channels or 0)
 
     def page_channels(self) -> np.ndarray:
         """Channel indices on the current page, in the current order."""
+        assert self._input is not None
+        return self._page_channels(self.probe.run(self._input))
+
+    def _page_channels(self, record: ActivationRecord) -> np.ndarray:
         positions = self.page_range()
-        return order_channels(self._stats(), self.order)[positions.start : positions.stop]
-
-    def _info(self) -> LayerInfo:
-        return self.probe.layer(self.layer)
-
-    def _maps(self) -> np.ndarray:
-        assert self._input is not None
-        return self.probe.activations(self._input, self.layer)
-
-    def _stats(self) -> ChannelStats:
-        assert self._input is not None
-        return self.probe.channel_stats(self._input, self.layer)
+        stats = record.channel_stats(self._info.path)
+        return order_channels(stats, self.order)[positions.start : positions.stop]
 
     def _refresh(self, grid: bool = True, focus: bool = True) -> None:
         if self._quiet or self._input is None or not self.layer:
             return
         try:
-            maps = self._maps()
+            # One look-up of the forward pass per change; maps and statistics come from it.
+            record = self.probe.run(self._input)
+            maps = record.outputs[self._info.path]
             if grid:
-                self._render_grid(maps)
+                self._render_grid(record, maps)
             if focus:
                 self._render_focus(maps)
-            self._set_status(self._describe(maps))
+            self._set_status(self._describe(record, maps))
         except Exception as err:  # the widget must stay usable: report, never raise into the UI
             self._show_error(err)
 
-    def _render_grid(self, maps: np.ndarray) -> None:
-        channels = self.page_channels()
+    def _render_grid(self, record: ActivationRecord, maps: np.ndarray) -> None:
+        channels = self._page_channels(record)
         columns = min(self.columns, len(channels))
         tile = max(4, (self.grid_width - (columns - 1)) // max(1, columns))
+        stats = record.channel_stats(self._info.path)
         self._grid = render_channel_grid(maps, channels, columns=columns, tile=tile,
-                                         cmap=self.cmap, norm=scaling(self._stats(), self.norm))
+                                         cmap=self.cmap, norm=scaling(stats, self.norm))
         height, width = self._grid.indices.shape
         self.grid.show(self._grid.to_png(), width, height)
 
@@ -297,10 +306,10 @@ class LayerBrowser(Paged, ConvvizWidget):
             self.focus.title = (f"channel {self.channel}: min {values.min():.3g}, "
                                 f"max {values.max():.3g}, mean {values.mean():.3g}")
 
-    def _describe(self, maps: np.ndarray) -> str:
-        info = self._info()
+    def _describe(self, record: ActivationRecord, maps: np.ndarray) -> str:
+        info = self._info
         height, width, channels = maps.shape
-        stats = self._stats()
+        stats = record.channel_stats(info.path)
         dead = int(stats.dead.sum())
         parts = [
             f"{info.path} ({info.kind})",
@@ -309,11 +318,16 @@ class LayerBrowser(Paged, ConvvizWidget):
             f"{dead} dead channel{'s' if dead != 1 else ''}",
             f"page {self.page + 1}/{self.page_count}",
         ]
-        if self.class_names is not None and self._input is not None:
-            scores = np.asarray(self.probe.predict(self._input)).ravel()
-            top = int(np.argmax(scores))
+        if self.class_names is not None and len(record.predictions) == 1:
+            head = self.probe.heads[0]
+            probabilities = head.probabilities(record.predictions[0])
+            top = int(np.argmax(probabilities))
             name = self.class_names[top] if top < len(self.class_names) else str(top)
-            parts.append(f"prediction: {name} ({scores[top]:.0%})")
+            kind = "" if head.value_kind == "probability" else f"{head.value_kind} "
+            parts.append(f"prediction: {name} ({kind}{probabilities[top]:.0%})")
+        note = getattr(self._input, "note", None)
+        if note:
+            parts.append(note)
         return " · ".join(parts)
 
     def _default_layer(self) -> str:

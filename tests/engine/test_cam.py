@@ -15,7 +15,7 @@ from convviz_widgets.engine.gradients import (
 )
 from convviz_widgets.engine.probe import ActivationProbe
 
-from tiny_models import CAM_DENSE, cam_model, nested_model
+from tiny_models import CAM_DENSE, cam_model, deconv_model, nested_model
 
 # conv output = the image itself (identity 1×1 kernel); channels x0, x1 on a 2×2 grid.
 IMAGE = np.array([[[10, 40], [200, 0]], [[0, 100], [50, 30]]], np.uint8)
@@ -76,12 +76,14 @@ def test_gradcam_plus_plus_and_layercam_follow_their_formulas():
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_every_method_gives_a_map_in_the_unit_range_of_the_layer_shape(method):
-    probe = ActivationProbe(nested_model())
-    image = np.random.default_rng(3).integers(0, 256, (3, 3, 3), dtype=np.uint8)
-    result = compute_cam(LayerGradients(probe), image, "inner/mix", method=method)
-    assert result.map.shape == (3, 3) and result.map.dtype == np.float32
+def test_every_registered_method_gives_a_map_in_the_unit_range_at_its_resolution(method):
+    probe = ActivationProbe(deconv_model())  # 4×4 input, conv2 on a 2×2 grid
+    image = np.arange(16, dtype=np.uint8).reshape(4, 4) * 16
+    result = probe.cam(image, "conv2", 0, method=method)
+    expected = (2, 2) if METHODS[method].resolution == "layer" else (4, 4)
+    assert result.map.shape == expected and result.map.dtype == np.float32
     assert result.map.min() >= 0.0 and result.map.max() <= 1.0
+    assert result.upsampled.shape == (4, 4) and result.method == method
 
 
 def test_a_sweep_over_every_conv_layer_is_one_backward_pass():
@@ -134,7 +136,7 @@ def test_bad_targets_and_layers_are_clear_errors():
         compute_cam(gradients, IMAGE, "conv", 7)
     with pytest.raises(ValueError, match="not a conv layer"):
         compute_cam(gradients, IMAGE, "gap", 0)
-    with pytest.raises(ValueError, match="unknown CAM method"):
+    with pytest.raises(ValueError, match="unknown explanation method"):
         compute_cam(gradients, IMAGE, "conv", 0, method="magic")
 
 

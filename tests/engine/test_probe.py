@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from convviz_widgets.engine.capture import capture_outputs
+from convviz_widgets.engine.layer_edits import capture_outputs
 from convviz_widgets.engine.probe import ActivationProbe, shared_probe
 
 from tiny_models import nested_model, ones_conv_model
@@ -162,17 +162,28 @@ def test_multi_input_models_are_refused_with_a_reason():
         ActivationProbe(model)
 
 
-def test_multi_output_models_are_refused_with_a_way_to_pick_one():
+def test_multi_output_models_serve_feature_maps_and_ask_which_output_to_explain():
     image = keras.Input((8, 8, 3))
     features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="conv")(image))
     main = keras.layers.Dense(3, activation="softmax", name="main")(features)
     aux = keras.layers.Dense(2, activation="sigmoid", name="aux")(features)
     model = keras.Model(image, [main, aux])
-    advice = r"keras\.Model\(model\.inputs, model\.outputs\[i\]\)"
-    with pytest.raises(ValueError, match=r"2 outputs.*" + advice):
-        ActivationProbe(model)
-    probe = ActivationProbe(keras.Model(model.inputs, model.outputs[0]))
-    assert probe.cam(np.ones((8, 8, 3), np.float32), "conv", 0).map.shape == (6, 6)
+    probe = ActivationProbe(model)
+    picture = np.ones((8, 8, 3), np.float32)
+    assert probe.activations(picture, "conv").shape == (6, 6, 4)
+    assert probe.predict(picture, "aux").shape == (2,)
+    batch = probe.model_input(probe.prepare(picture))
+    np.testing.assert_allclose(probe.predict(picture, 0), model(batch)[0][0], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"2 outputs; pass output= one of 0 \('main'\), "
+                                         r"1 \('aux'\)"):
+        probe.cam(picture, "conv", 0)
+    main_only = ActivationProbe(keras.Model(model.inputs, model.outputs[0]))
+    for output in (0, "main"):
+        np.testing.assert_allclose(probe.cam(picture, "conv", 1, output=output).map,
+                                   main_only.cam(picture, "conv", 1).map, atol=1e-6)
+    assert probe.head("aux").squashing == "sigmoid" and probe.head("main").units == 3
+    with pytest.raises(ValueError, match="no output 'box'"):
+        probe.cam(picture, "conv", 0, output="box")
 
 
 def test_widgets_share_one_probe_per_model():
@@ -203,24 +214,28 @@ def test_a_shared_probe_is_shared_while_held_and_freed_after():
     assert gone() is None, "the registry must not keep probes (and their models) alive"
 
 
-def test_two_threads_editing_the_same_layers_take_turns():
+def test_two_threads_editing_the_same_layers_do_not_see_each_others_edits():
     import threading
 
     model = ones_conv_model()
     probe = ActivationProbe(model)
     inside, release, finished, errors = (threading.Event(), threading.Event(),
                                          threading.Event(), [])
+    seen: dict[str, list] = {}
 
     def first():
-        with capture_outputs(probe.layers):
+        with capture_outputs(probe.layers) as captured:
             inside.set()
             release.wait(10)
+            model(RAMP[None, :, :, None].astype("float32"))
+            seen["first"] = sorted(captured)
 
     def second():
         try:
-            with capture_outputs(probe.layers):
-                pass
-        except Exception as err:  # before the lock: "already being captured"
+            with capture_outputs(probe.layers[:1]) as captured:
+                model(RAMP[None, :, :, None].astype("float32"))
+                seen["second"] = sorted(captured)
+        except Exception as err:
             errors.append(err)
         finished.set()
 
@@ -228,9 +243,10 @@ def test_two_threads_editing_the_same_layers_take_turns():
     threads[0].start()
     assert inside.wait(10)
     threads[1].start()
-    assert not finished.wait(0.3), "the second thread must wait for the first one's block"
+    assert finished.wait(10), "the second thread must not wait for the first one's block"
     release.set()
     for thread in threads:
         thread.join(10)
-    assert finished.is_set() and not errors
+    assert not errors
+    assert seen == {"first": ["conv", "dense", "flatten", "pool"], "second": ["conv"]}
     assert all("call" not in vars(info.layer) for info in probe.layers)

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from convviz_widgets.engine.capture import capture_outputs
 from convviz_widgets.engine.gradients import BinaryTarget, ClassTarget
+from convviz_widgets.engine.layer_edits import capture_outputs
 from convviz_widgets.engine.probe import ActivationProbe
 from convviz_widgets.engine.saliency import (
     InputGradients,
@@ -175,14 +175,16 @@ def test_every_relu_is_restored_when_the_block_raises(rule):
     np.testing.assert_array_equal(model(batch).numpy(), before)
 
 
-def test_a_swap_that_fails_midway_undoes_what_it_had_swapped():
+def test_a_relu_layer_being_watched_can_be_swapped_too_and_both_edits_are_undone():
     probe = ActivationProbe(deconv_model())
     conv2, relu = probe.layer("conv2"), probe.layer("relu")
-    with capture_outputs([relu]):  # the ReLU layer's call is already shadowed
-        with pytest.raises(RuntimeError, match="already wrapped"), \
-                relu_backward_rule([conv2, relu], "guided"):
-            pass
-        assert conv2.layer.activation is keras.activations.relu
+    batch = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    with capture_outputs([relu]) as seen:
+        with relu_backward_rule([conv2, relu], "guided") as swapped:
+            assert swapped == 2
+            probe.model(batch)
+        assert "relu" in seen
+    assert conv2.layer.activation is keras.activations.relu
     assert "call" not in vars(relu.layer)
     with pytest.raises(ValueError, match="unknown backward rule"), \
             relu_backward_rule(probe.layers, "magic"):

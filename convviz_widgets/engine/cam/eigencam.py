@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import CAMMethod
+from .base import CAMMethod, Request
 
 
 class EigenCAM(CAMMethod):
@@ -15,7 +15,13 @@ class EigenCAM(CAMMethod):
     """
 
     name = "eigencam"
-    uses_gradients = False
+    title = "Eigen-CAM"
+    needs = frozenset({"activations"})
+    paper = "Muhammad & Yeasin, 2020, arXiv:2008.00299"
+
+    def explain(self, request: Request) -> np.ndarray:
+        activations = request.activations()
+        return self(activations, np.zeros_like(activations))
 
     def raw_map(self, activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
         height, width, channels = activations.shape

@@ -14,6 +14,8 @@ class GradCAM(CAMMethod):
     """
 
     name = "gradcam"
+    title = "Grad-CAM"
+    paper = "Selvaraju et al., 2017, arXiv:1610.02391"
 
     def channel_weights(self, activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
         return gradients.mean(axis=(0, 1), dtype=np.float64)

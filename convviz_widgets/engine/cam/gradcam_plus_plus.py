@@ -15,6 +15,8 @@ class GradCAMPlusPlus(CAMMethod):
     """
 
     name = "gradcam++"
+    title = "Grad-CAM++"
+    paper = "Chattopadhyay et al., 2018, arXiv:1710.11063"
 
     def channel_weights(self, activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
         # Cubes of small gradients underflow in float32: this method works in float64.

@@ -1,72 +1,81 @@
-"""CAMs for an image: one layer, or every conv layer from the same forward and backward pass."""
+"""The result of an explanation, and CAMs of one or every conv layer from one cached pass."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from ..gradients import BinaryTarget, ChannelTarget, ClassTarget, LayerGradients, Target
+from ..gradients import LayerGradients
 from ..images import ImageInput, ImageSource
-from .base import CAMMethod, upsample
+from ..maps import upsample
+from ..targets import Target
+from .base import CAMMethod
 
 
 @dataclass(frozen=True)
 class CAMResult:
-    """A class activation map at the layer's resolution and at the input's."""
+    """An explanation map, at its method's resolution, and (on first use) at the input's.
+
+    Attributes
+    ----------
+    layer : str
+        Path of the explained layer (for input-resolution methods that use none, the layer
+        that was asked for).
+    target : Target
+    method : str
+    map : numpy.ndarray
+        ``(h, w)`` float32 in [0, 1]: the layer's grid, or the input's for input-resolution
+        methods.
+    input_size : (height, width)
+        The model input's size.
+    score : float or None
+        The explained score (logit by default) when the method computed it.
+    """
 
     layer: str
     target: Target
     method: str
-    map: np.ndarray  # (h, w) float32 in [0, 1]
-    upsampled: np.ndarray  # (H, W) float32 in [0, 1], the model input's size
-    score: float  # the explained score (logit by default)
+    map: np.ndarray = field(repr=False)
+    input_size: tuple[int, int]
+    score: float | None = None
 
+    @cached_property
+    def upsampled(self) -> np.ndarray:
+        """The map resized (bilinearly) to the input's size ``(H, W)``, in [0, 1]; computed
+        once, when first asked for."""
+        return upsample(self.map, self.input_size)
 
-def resolve_target(target: Target | int | str | None, gradients: LayerGradients,
-                   probabilities: np.ndarray | None = None) -> Target:
-    """Accept a Target (a class, a sigmoid side, a :class:`ChannelTarget`), a class index,
-    ``"positive"``/``"negative"``, or None (the top class)."""
-    if isinstance(target, (ClassTarget, BinaryTarget, ChannelTarget)):
-        return target
-    if isinstance(target, str):
-        if target not in ("positive", "negative"):
-            raise ValueError(f"a target is a class index, 'positive' or 'negative': {target!r}.")
-        return BinaryTarget(positive=target == "positive")
-    if target is None:
-        if gradients.head.units == 1 and gradients.head.squashing == "sigmoid":
-            return BinaryTarget(positive=True)
-        if probabilities is None:
-            raise ValueError("give a target class index.")
-        return ClassTarget(int(np.argmax(probabilities)))
-    return ClassTarget(int(target))
+    @property
+    def nbytes(self) -> int:
+        """Memory held (the upsampled copy included once computed)."""
+        extra = self.__dict__.get("upsampled")
+        return int(self.map.nbytes + (extra.nbytes if extra is not None else 0))
 
 
 def _method(method: str | CAMMethod) -> CAMMethod:
-    from . import METHODS
+    from . import get_method
 
-    if isinstance(method, CAMMethod):
-        return method
-    if method not in METHODS:
-        raise ValueError(f"unknown CAM method {method!r}; use one of {', '.join(METHODS)}.")
-    return METHODS[method]()
+    found = get_method(method)
+    if not isinstance(found, CAMMethod):
+        raise ValueError(f"{found.name!r} is not computed from one layer's activations and "
+                         "gradients; use probe.cam(image, layer, target, method=...) for it.")
+    return found
 
 
 def _explain(gradients: LayerGradients, image: ImageSource | ImageInput, target: Any,
              method: str | CAMMethod, paths: list[str]) -> dict[str, CAMResult]:
     prepared = gradients.probe.prepare(image)
-    predicted = gradients.probe.predict(prepared) if target is None else None
-    resolved = resolve_target(target, gradients, predicted)
-    record = gradients.compute(prepared, [resolved])
     explain = _method(method)
-    results = {}
-    for path in paths:
-        cam = explain(record.activations[path], record.gradients[path][0])
-        results[path] = CAMResult(layer=path, target=resolved, method=explain.name, map=cam,
-                                  upsampled=upsample(cam, prepared.shape[:2]),
-                                  score=float(record.scores[0]))
-    return results
+    resolved = gradients.resolve(prepared, target)
+    record = gradients.compute(prepared, [resolved])
+    size = prepared.shape[:2]
+    return {path: CAMResult(layer=path, target=resolved, method=explain.name,
+                            map=explain(record.activations[path], record.gradients[path][0]),
+                            input_size=size, score=float(record.scores[0]))
+            for path in paths}
 
 
 def cam_sweep(gradients: LayerGradients, image: ImageSource | ImageInput, target: Any = None,
@@ -74,7 +83,8 @@ def cam_sweep(gradients: LayerGradients, image: ImageSource | ImageInput, target
     """The CAM of every watched layer, from one forward and one backward pass (cached).
 
     ``target``: a class index, ``"positive"``/``"negative"`` for a single sigmoid unit, a
-    :class:`ClassTarget`/:class:`BinaryTarget`, or None for the predicted class.
+    :class:`ClassTarget`/:class:`BinaryTarget`, or None for the predicted class. ``method``: a
+    gradient CAM (Grad-CAM, Grad-CAM++, Layer-CAM, Eigen-CAM).
     """
     return _explain(gradients, image, target, method, [info.path for info in gradients.layers])
 
@@ -88,3 +98,6 @@ def compute_cam(gradients: LayerGradients, image: ImageSource | ImageInput, laye
         raise ValueError(f"layer {path!r} is not a conv layer being explained; choose one of "
                          f"{', '.join(watched)}.")
     return _explain(gradients, image, target, method, [path])[path]
+
+
+__all__ = ["CAMResult", "Target", "cam_sweep", "compute_cam"]

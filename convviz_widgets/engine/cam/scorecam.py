@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
-from .base import normalize_map, resize_map
+from ..maps import normalize_map, resize_map
+from .base import Method, Request
 
 
 def channel_masks(activations: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -39,7 +39,7 @@ def score_cam(
     activations : numpy.ndarray
         The layer's activations ``(h, w, K)`` for that input.
     progress : callable, optional
-        Called as ``progress(done, total)`` after each batch.
+        Called as ``progress(done, total)`` after each batch; it may raise to stop.
 
     Returns
     -------
@@ -60,15 +60,19 @@ def score_cam(
     return normalize_map(np.tensordot(activations.astype(np.float64), weights, axes=([-1], [0])))
 
 
-def class_probability(model: Any, index: int, positive: bool = True
-                      ) -> Callable[[np.ndarray], np.ndarray]:
-    """A compiled ``model inputs batch -> probability of class index`` (Score-CAM, deletion and
-    insertion curves); for a single sigmoid unit, ``positive=False`` scores ``1 - p``."""
-    function = tf.function(lambda batch: model(batch, training=False)[:, index],
-                           reduce_retracing=True)
+class ScoreCAM(Method):
+    """Channels weighted by how much each, used as a mask on the input, raises the target's
+    probability; needs no gradient but one scored input per channel (slow: run on request)."""
 
-    def score(batch: np.ndarray) -> np.ndarray:
-        probability = function(tf.constant(batch, tf.float32)).numpy()
-        return probability if positive else 1.0 - probability
+    name = "scorecam"
+    title = "Score-CAM"
+    slow = True
+    needs = frozenset({"activations", "scorer", "passes"})
+    paper = "Wang et al., 2020, arXiv:1910.01279"
+    batch_size = 32
 
-    return score
+    def explain(self, request: Request) -> np.ndarray:
+        scorer = request.tools.scorer()
+        model_input = request.tools.probe.model_input(request.image)
+        return score_cam(lambda batch: scorer.scores(batch, request.target), model_input,
+                         request.activations(), self.batch_size, progress=request.checkpoint)

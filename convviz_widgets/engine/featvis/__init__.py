@@ -37,6 +37,7 @@ from .cache import (
     PatternUpdate,
     pattern_steps,
     precompute,
+    shared_pattern_cache,
     weights_fingerprint,
 )
 from .objectives import Objective, channel, channels, neuron, neurons
@@ -83,6 +84,7 @@ __all__ = [
     "pattern_steps",
     "precompute",
     "preset",
+    "shared_pattern_cache",
     "visualize",
     "visualizer_for",
     "weights_fingerprint",

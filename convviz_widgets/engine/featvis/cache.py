@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import tempfile
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,26 +21,20 @@ from typing import Any
 import numpy as np
 
 from ..cache import ByteLRU
+from ..weights import weights_watch
 from .objectives import channels, neurons
 from .optimize import Cancel, StepRecord, dead_mask, to_display, visualizer_for
 from .settings import TUTORIAL, FeatVisSettings, preset
 
-_FINGERPRINTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
+def weights_fingerprint(model: Any) -> str:
+    """An exact digest of every weight of ``model`` (values, shapes, dtypes).
 
-def weights_fingerprint(model: Any, *, refresh: bool = False) -> str:
-    """A digest of every weight of ``model`` (values, shapes, dtypes), computed once per model.
-
-    Pass ``refresh=True`` after training the model further.
+    Recomputed only when the model's :class:`~convviz_widgets.engine.weights.WeightsWatch` sees
+    the weights change (after training, ``set_weights``, ``load_weights``), so cached patterns
+    always belong to the weights the model has now.
     """
-    if refresh or model not in _FINGERPRINTS:
-        digest = hashlib.blake2b(digest_size=16)
-        for weight in model.weights:
-            values = np.ascontiguousarray(np.asarray(weight))
-            digest.update(f"{values.dtype}{values.shape}".encode())
-            digest.update(values.tobytes())
-        _FINGERPRINTS[model] = digest.hexdigest()
-    return _FINGERPRINTS[model]
+    return weights_watch(model).fingerprint()
 
 
 def _function_name(function: Callable[..., Any] | None) -> str:
@@ -151,6 +144,11 @@ class PatternCache:
 
 
 _DEFAULT_CACHE = PatternCache()
+
+
+def shared_pattern_cache() -> PatternCache:
+    """The in-memory pattern cache that galleries and :func:`pattern_steps` share by default."""
+    return _DEFAULT_CACHE
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from ..cache import PerModel
 from ..layers import LayerInfo, discover_layers, resolve_layer
 from ..model_spec import check_model
 from ..render import deprocess_image
+from ..weights import weights_watch
 from .objectives import Objective, evaluate_terms
 from .regularizers import total_penalty
 from .settings import TUTORIAL, FeatVisSettings, preset
@@ -173,7 +174,8 @@ class FeatureVisualizer:
         self.preprocess = preprocess
         self.input_spec = check_model(model, input_shape)
         self._layers = discover_layers(model)
-        self._models: dict[str, tuple[Any, dict[str, LayerInfo]]] = {}
+        self.weights = weights_watch(model)
+        self._models: dict[str, tuple[Any, dict[str, LayerInfo], int]] = {}
         self._functions: dict[tuple, Any] = {}
         self.step_calls = 0
         self.traces = 0
@@ -235,10 +237,16 @@ class FeatureVisualizer:
         return np.asarray(self._functions[key](tf.constant(batch), data))
 
     def _model(self, dtype: str) -> tuple[Any, dict[str, LayerInfo]]:
+        version = self.weights.check()
         if dtype not in self._models:
             model = self.model if dtype == "float32" else bfloat16_clone(self.model)
-            self._models[dtype] = (model, layers_by_path(model))
-        return self._models[dtype]
+            self._models[dtype] = (model, layers_by_path(model), version)
+        model, layers, copied = self._models[dtype]
+        if model is not self.model and copied != version:
+            # A bfloat16 copy holds its own weights: bring it up to the model's.
+            model.set_weights(self.model.get_weights())
+            self._models[dtype] = (model, layers, version)
+        return model, layers
 
     def _targets(self, objective: Objective, dtype: str
                  ) -> tuple[dict[str, LayerInfo], tuple[tuple[str, str], ...]]:

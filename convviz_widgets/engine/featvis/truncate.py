@@ -1,8 +1,9 @@
 """Run a model only up to the layers an objective reads, and optionally in bfloat16.
 
 Truncation by early exit: within the forward function the target layers' ``call`` is wrapped
-(as :func:`~convviz_widgets.engine.capture.capture_outputs` does) to record its output and, once
-every target has produced one, raise :class:`TargetReached`, which the forward function catches.
+(with :func:`~convviz_widgets.engine.layer_edits.editing`, seen by the tracing thread only) to
+record its output and, once every target has produced one, raise :class:`TargetReached`, which
+the forward function catches.
 Layers after the target are never called, in Sequential, functional, nested (a conv inside an
 inner model inside a Sequential) and subclassed models alike, with no graph surgery and no
 "Graph disconnected". The alternative, a sub-model cut from the functional graph, needs one
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from ..capture import serialized
+from ..layer_edits import CallWrapper, Edit, editing
 from ..layers import LayerInfo, discover_layers
 
 Forward = Callable[[Any], dict[str, Any]]
@@ -34,40 +35,34 @@ class TargetReached(Exception):
 
 
 @contextmanager
-@serialized
 def stop_after(targets: Mapping[str, LayerInfo]) -> Iterator[dict[str, Any]]:
     """Within the block, targets record their outputs (keyed like ``targets``); the last one
-    to run raises :class:`TargetReached`."""
+    to run raises :class:`TargetReached` (in this thread only: see :mod:`..layer_edits`)."""
     captured: dict[str, Any] = {}
     keys_of: dict[int, list[str]] = {}
     layers: dict[int, Any] = {}
     for key, info in targets.items():
         keys_of.setdefault(id(info.layer), []).append(key)
         layers[id(info.layer)] = info.layer
-    wrapped: list[Any] = []
-    try:
-        for ident, layer in layers.items():
-            if "call" in vars(layer):
-                raise RuntimeError(f"layer {layer.name!r} is already being watched.")
-            layer.call = _stopping(layer.call, keys_of[ident], captured, len(targets))
-            wrapped.append(layer)
+    edits = [Edit(layer, wrap_call=_stopping(keys_of[ident], captured, len(targets)))
+             for ident, layer in layers.items()]
+    with editing(edits):
         yield captured
-    finally:
-        for layer in wrapped:
-            # Dropping the instance attribute restores the class's own ``call``.
-            vars(layer).pop("call", None)
 
 
-def _stopping(call: Any, keys: list[str], captured: dict[str, Any], total: int) -> Any:
-    def stopping_call(*args: Any, **kwargs: Any) -> Any:
-        output = call(*args, **kwargs)
-        for key in keys:
-            captured.setdefault(key, output)
-        if len(captured) == total:
-            raise TargetReached
-        return output
+def _stopping(keys: list[str], captured: dict[str, Any], total: int) -> CallWrapper:
+    def wrap(call: Any) -> Any:
+        def stopping_call(*args: Any, **kwargs: Any) -> Any:
+            output = call(*args, **kwargs)
+            for key in keys:
+                captured.setdefault(key, output)
+            if len(captured) == total:
+                raise TargetReached
+            return output
 
-    return stopping_call
+        return stopping_call
+
+    return wrap
 
 
 def truncated_forward(model: Any, targets: Mapping[str, LayerInfo],

@@ -1,0 +1,132 @@
+"""Caches that know when the weights change: after fit, set_weights or layer.set_weights,
+every cache answers for the weights the model has now."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from convviz_widgets import CAMOverlay, LayerBrowser
+from convviz_widgets.engine.featvis import TUTORIAL, PatternCache, pattern_steps
+from convviz_widgets.engine.probe import ActivationProbe, shared_probe
+from convviz_widgets.engine.saliency import input_gradients
+from convviz_widgets.engine.weights import SAMPLES_PER_VARIABLE, WeightsWatch
+
+from tiny_models import cam_model, featvis_model
+
+IMAGE = np.array([[[10, 0, 7], [40, 100, 9]], [[200, 50, 3], [0, 30, 1]]], np.uint8)
+
+
+def rgb_cam_model():
+    return cam_model(channels=3)
+
+
+def scaled(model, factor: float) -> None:
+    model.set_weights([w * factor for w in model.get_weights()])
+
+
+def test_the_watch_sees_fit_set_weights_and_layer_set_weights_and_nothing_else():
+    model = rgb_cam_model()
+    watch = WeightsWatch(model)
+    first = watch.check()
+    assert watch.check() == first  # nothing changed
+    model(IMAGE[None].astype("float32"))  # calling the model changes no weight
+    assert watch.check() == first
+    scaled(model, 2.0)
+    second = watch.check()
+    assert second == first + 1
+    conv = model.get_layer("conv")
+    conv.set_weights([w + 1 for w in conv.get_weights()])
+    assert watch.check() == second + 1
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy")
+    model.fit(IMAGE[None].astype("float32"), np.array([[0.0, 1.0]]), epochs=1, verbose=0)
+    assert watch.check() == second + 2
+    assert watch.changed() == second + 3  # declared by hand after surgery it may not sample
+
+
+def test_a_large_variable_is_sampled_at_fixed_positions_that_an_edit_of_all_weights_hits():
+    model = keras.Sequential([keras.Input((1000,)), keras.layers.Dense(300)])
+    watch = WeightsWatch(model)
+    watch.check()
+    kernel = model.layers[0].kernel
+    assert watch._sample.size < kernel.shape[0] * kernel.shape[1] // 100
+    assert watch._sample.size <= (SAMPLES_PER_VARIABLE + 1) * 2
+    kernel.assign(kernel.numpy() * 0.5)
+    assert watch.check() == 1
+
+
+def test_activations_cams_and_gradients_follow_set_weights_on_a_shared_probe():
+    model = rgb_cam_model()
+    probe = shared_probe(model)
+    before_maps = probe.activations(IMAGE, "conv").copy()
+    before_cam = probe.cam(IMAGE, "conv", 0, "gradcam++").map.copy()
+    before_gradient = input_gradients(probe).gradient(IMAGE, 0).copy()
+    conv = model.get_layer("conv")
+    kernel = np.zeros((1, 1, 3, 2), np.float32)
+    kernel[0, 0, 2, 0] = kernel[0, 0, 1, 1] = 1.0  # conv now keeps B and G instead of R and G
+    conv.set_weights([kernel])
+    fresh = ActivationProbe(model)
+    np.testing.assert_array_equal(probe.activations(IMAGE, "conv"),
+                                  fresh.activations(IMAGE, "conv"))
+    assert not np.array_equal(probe.activations(IMAGE, "conv"), before_maps)
+    np.testing.assert_allclose(probe.cam(IMAGE, "conv", 0, "gradcam++").map,
+                               fresh.cam(IMAGE, "conv", 0, "gradcam++").map, atol=1e-6)
+    assert not np.allclose(probe.cam(IMAGE, "conv", 0, "gradcam++").map, before_cam)
+    gradient = input_gradients(probe).gradient(IMAGE, 0)  # traced once, reads the variables
+    np.testing.assert_allclose(gradient, input_gradients(fresh).gradient(IMAGE, 0), atol=1e-6)
+    assert not np.allclose(gradient, before_gradient)
+
+
+def test_a_new_widget_on_a_trained_model_shows_the_new_weights():
+    model = rgb_cam_model()
+    browser = LayerBrowser(model, image=IMAGE, layer="conv", norm="layer")
+    overlay = CAMOverlay(model, image=IMAGE, target=0)
+    old_grid, old_overlay = browser.snapshot(), overlay.snapshot()
+    conv = model.get_layer("conv")
+    kernel = np.zeros((1, 1, 3, 2), np.float32)
+    kernel[0, 0, 2, 0] = kernel[0, 0, 1, 1] = 1.0
+    conv.set_weights([kernel])
+    again = LayerBrowser(model, image=IMAGE, layer="conv", norm="layer")
+    unshared = LayerBrowser(ActivationProbe(model), image=IMAGE, layer="conv", norm="layer")
+    np.testing.assert_array_equal(again.snapshot(), unshared.snapshot())
+    assert not np.array_equal(again.snapshot(), old_grid)
+    browser.image = IMAGE.copy()  # re-setting the image redraws from the new weights
+    np.testing.assert_array_equal(browser.snapshot(), unshared.snapshot())
+    overlay_again = CAMOverlay(model, image=IMAGE, target=0)
+    fresh_overlay = CAMOverlay(ActivationProbe(model), image=IMAGE, target=0)
+    np.testing.assert_array_equal(overlay_again.snapshot(), fresh_overlay.snapshot())
+    assert not np.array_equal(overlay_again.snapshot(), old_overlay)
+
+
+def test_a_shared_pattern_cache_recomputes_patterns_after_the_weights_change():
+    model = featvis_model()
+    cache = PatternCache()
+    settings = TUTORIAL.replace(steps=2)
+
+    def patterns():
+        found = {}
+        for update in pattern_steps(model, "conv", [0, 1], settings, cache=cache):
+            found.update({p.filter: p for p in update.finished})
+        return found
+
+    first = patterns()
+    assert len(cache) == 2
+    assert patterns()[0] is first[0]  # same weights: served from the cache
+    scaled(model, 1.5)
+    second = patterns()
+    assert len(cache) == 4 and second[0] is not first[0]
+    assert not np.array_equal(second[0].history, first[0].history)
+
+
+def test_one_widget_change_checks_the_weights_once():
+    model = rgb_cam_model()
+    browser = LayerBrowser(model, image=IMAGE, layer="conv")
+    overlay = CAMOverlay(model, image=IMAGE)
+    watch = browser.probe.weights
+    for change in (lambda: setattr(browser, "cmap", "magma"),
+                   lambda: setattr(browser, "channel", 1),
+                   lambda: setattr(overlay, "class_index", 1 - overlay.class_index),
+                   lambda: setattr(overlay, "method", "layercam")):
+        before = watch.checks
+        change()
+        assert watch.checks - before == 1
