@@ -14,8 +14,8 @@ import ipywidgets as widgets
 import numpy as np
 from traitlets import TraitError, Unicode
 
+from ..engine.files import write_picture
 from ..engine.render import colormap_lut
-from ..export import save_grid
 
 
 def status_html(message: str, error: bool = False) -> str:
@@ -160,5 +160,5 @@ class ConvvizWidget(widgets.VBox):
         return np.array(self._current_rgb())
 
     def save(self, path: str | Path) -> Path:
-        """Write the picture on display to ``path`` as PNG and return the path."""
-        return save_grid(self._current_rgb(), path)
+        """Write the picture on display to ``path`` (``.png``, ``.jpg``, …) and return the path."""
+        return write_picture(self._current_rgb(), path)
