@@ -9,11 +9,13 @@ the picture instead of having its target overwritten (the link's target stays as
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, features
@@ -29,6 +31,8 @@ FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 if features.check("webp"):
     FORMATS[".webp"] = ("WEBP", {"lossless": True})
+
+_REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def _suffixes() -> str:
@@ -97,6 +101,27 @@ def encode_picture(picture: np.ndarray, fmt: str = "PNG") -> bytes:
     return buffer.getvalue()
 
 
+def write_whole(target: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Create or replace ``target`` with what ``write`` puts in a stream, all or nothing.
+
+    ``write`` fills a temporary file in ``target``'s folder, which is then renamed onto
+    ``target``; on any failure the temporary file is removed and the error (an ``OSError`` for
+    the file system's refusals) propagates.
+    """
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL: never open an existing file (or follow a planted link); 0o666 under the umask
+    # gives the permissions of any new file, where mkstemp would give 0o600.
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
 def write_picture(picture: np.ndarray, path: str | os.PathLike[str]) -> Path:
     """Save a uint8 picture to ``path`` in the format its suffix names, and return the path.
 
@@ -119,21 +144,12 @@ def write_picture(picture: np.ndarray, path: str | os.PathLike[str]) -> Path:
     """
     target = check_picture_path(path)
     data = encode_picture(picture, FORMATS[target.suffix.lower()][0])
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
-        # O_EXCL: never open an existing file (or follow a planted link); 0o666 under the umask
-        # gives the permissions of any new file, where mkstemp would give 0o600.
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        write_whole(target, lambda stream: stream.write(data))
     except OSError as err:
-        raise ValueError(f"cannot save to {str(target)!r}: the folder {str(target.parent)!r} "
-                         f"is not writable ({err.strerror}); choose another folder.") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, target)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        if err.errno in _REFUSED:
+            raise ValueError(f"cannot save to {str(target)!r}: the folder {str(target.parent)!r} "
+                             f"is not writable ({err.strerror}); choose another folder.") from None
         raise ValueError(f"could not write {str(target)!r} ({err.strerror or err}); check the "
                          "free disk space and the folder's permissions.") from None
     return target
