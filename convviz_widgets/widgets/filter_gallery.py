@@ -318,7 +318,8 @@ class FilterGallery(Paged, ConvvizWidget):
         model, prep = self.probe.model, self.probe.preprocess
         for index in self.page_filters():
             if self.pattern(index) is None:
-                found = self.cache.get(key(model, self.layer, index, settings, prep))
+                found = self.cache.get(key(model, self.layer, index, settings, prep),
+                                       self.layer, index)
                 if found is not None:
                     self._patterns[(self.layer, self.preset, index)] = found
 
@@ -387,6 +388,12 @@ class FilterGallery(Paged, ConvvizWidget):
             parts.append(f"{ready}/{len(filters)} patterns ready"
                          + (f", {dead} dead" if dead else "")
                          + ("" if ready == len(filters) else " (press Run)"))
+            bad = self.cache.bad_entries
+            if bad:
+                parts.append(f"{bad} unreadable cache file{'s' if bad > 1 else ''} skipped "
+                             "(computed again on Run)")
+            if self.cache.write_error:
+                parts.append(self.cache.write_error)
         return " · ".join(parts)
 
     def _current_rgb(self) -> np.ndarray:
