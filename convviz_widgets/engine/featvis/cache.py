@@ -402,11 +402,13 @@ def precompute(
         written (checked before optimizing, and again after).
     """
     cache = PatternCache(folder)
+    updates = pattern_steps(model, layer, filters, settings, preprocess=preprocess, cache=cache,
+                            batch_size=batch_size)
+    found = next(updates)  # checks the layer and filters, and reads what the folder holds
     if cache.folder is not None:
         check_writable(cache.folder)
-    patterns: dict[int, FilterPattern] = {}
-    for update in pattern_steps(model, layer, filters, settings, preprocess=preprocess,
-                                cache=cache, batch_size=batch_size):
+    patterns: dict[int, FilterPattern] = {p.filter: p for p in found.finished}
+    for update in updates:
         patterns.update({p.filter: p for p in update.finished})
     if cache.write_error:
         raise ValueError(f"{cache.write_error}.")
