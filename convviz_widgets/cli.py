@@ -1,4 +1,4 @@
-"""The ``convviz`` command: list a model's layers and render feature-map grids to PNG.
+"""The ``convviz`` command: list a model's layers, render feature-map grids to picture files.
 
 Every failure is one line on stderr (``convviz: …``) and a non-zero exit status: 2 for bad
 input (arguments, files, layers), 1 for anything unexpected, 130 when interrupted. Set
@@ -203,7 +203,7 @@ def _parser() -> argparse.ArgumentParser:
     layers = commands.add_parser("layers", help="list the layers of a model")
     layers.add_argument("--model", default="shapes", help="bundled model name or .keras file")
     layers.set_defaults(run=_layers)
-    render = commands.add_parser("render", help="render a layer's feature maps to a PNG file")
+    render = commands.add_parser("render", help="render a layer's feature maps to a picture file")
     render.add_argument("--model", default="shapes", help="bundled model name or .keras file")
     render.add_argument("--image", default="star", help="bundled sample name or image file")
     render.add_argument("--layer", default="block1_conv1")

@@ -118,8 +118,8 @@ def _bomb_error(what: str, err: Exception) -> ValueError:
 def _open(stream: Any, what: str) -> Image.Image:
     """Read the header only (Pillow decodes lazily); refuse bombs and non-images here."""
     try:
-        # Our own size check follows, with a sentence instead of a warning. (catch_warnings is
-        # process-wide; the worst a concurrent thread can see is this one warning hidden.)
+        # Our own size check follows, with a sentence instead of a warning. (catch_warnings
+        # swaps the process-wide filter list, so a concurrent thread may briefly share it.)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(stream)
@@ -165,8 +165,8 @@ def _wide_pixels(img: Image.Image, what: str) -> np.ndarray:
     if bits != 16 or values.min() < 0 or values.max() > 65535:
         raise ValueError(
             f"{what} stores {bits or 32}-bit integer pixels (mode {img.mode}), which have no "
-            "standard brightness scale; "
-            "save it with 8 or 16 bits per channel, or as floats in [0, 1]."
+            "standard brightness scale; save it with 8 or 16 bits per channel, or as floats in "
+            "[0, 1]."
         )
     return values / np.float32(257.0)  # 65535 → 255; exact for multiples of 257
 
