@@ -1,42 +1,127 @@
-"""The ``convviz`` command: list a model's layers and render feature-map grids to PNG."""
+"""The ``convviz`` command: list a model's layers, render feature-map grids to picture files.
+
+Every failure is one line on stderr (``convviz: …``) and a non-zero exit status: 2 for bad
+input (arguments, files, layers), 1 for anything unexpected, 130 when interrupted. Set
+``CONVVIZ_DEBUG=1`` to get the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+#: Largest ``--tile`` (pixels a side): a feature map has at most a few hundred cells a side, so
+#: 1024 already shows each cell as a block of several pixels.
+MAX_TILE = 1024
+#: Largest grid ``render`` writes, in pixels: 50 megapixels (150 MB of RGB before compression),
+#: far more than a screen or a page shows; over it, ``render`` says which ``--tile`` fits.
+MAX_GRID_PIXELS = 50_000_000
+#: Longest message printed; Keras and TensorFlow errors can run to pages.
+MAX_MESSAGE = 400
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block above them)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}; see '{self.prog} --help'.\n")
+
+
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` (to ``high``)."""
+    span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number {span}, got {text!r}"
+                                             ) from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be a whole number {span}, got {value}")
+        return value
+
+    return parse
 
 
 def _load_model(spec: str) -> Any:
+    """A bundled model by name, or a Keras model file; a ValueError for anything else."""
     from . import zoo
 
     if spec in zoo.model_names():
         return zoo.load_model(spec)
+    path = Path(spec)
+    fix = f"give a .keras file or a bundled model ({', '.join(zoo.model_names())})"
+    if not path.exists():
+        raise ValueError(f"no model file at {spec!r}; {fix}.")
+    if path.suffix.lower() not in (".keras", ".h5", ".hdf5") or not path.is_file():
+        raise ValueError(f"{spec!r} is not a Keras model file; {fix}.")
+    if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
+        raise ValueError(f"{spec!r} is not a Keras model file (a .keras file is a zip archive); "
+                         "save the model with model.save('model.keras').")
     import keras
 
-    return keras.saving.load_model(spec, compile=False)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many kinds for a bad file: all are bad input here
+        raise ValueError(f"could not load a model from {spec!r} ({_one_line(err)}); "
+                         "save the model with model.save('model.keras').") from None
 
 
 def _load_image(spec: str) -> Any:
     from . import zoo
 
-    return zoo.load_image(spec) if spec in zoo.image_names() else spec
+    if spec in zoo.image_names():
+        return zoo.load_image(spec)
+    if not os.path.isfile(spec):
+        raise ValueError(f"no image file at {spec!r}; give an image file or a bundled sample "
+                         f"({', '.join(zoo.image_names())}).")
+    return spec
 
 
 def _layers(args: argparse.Namespace) -> None:
+    model = _load_model(args.model)
     from .engine.probe import ActivationProbe
 
-    for info in ActivationProbe(_load_model(args.model)).layers:
+    for info in ActivationProbe(model).layers:
         print(info.describe())
 
 
 def _render(args: argparse.Namespace) -> None:
+    from .engine.files import check_picture_path
+
+    out = check_picture_path(args.out)  # before any work
+    model = _load_model(args.model)
+    from .engine.probe import shared_probe
     from .export import layer_grid, save_grid
 
-    grid = layer_grid(_load_model(args.model), _load_image(args.image), args.layer,
-                      columns=args.columns, tile=args.tile, cmap=args.cmap, norm=args.norm)
-    print(save_grid(grid, args.out))
+    probe = shared_probe(model)
+    _check_grid_size(probe.layer(args.layer), args.columns, args.tile)
+    grid = layer_grid(probe, _load_image(args.image), args.layer, columns=args.columns,
+                      tile=args.tile, cmap=args.cmap, norm=args.norm)
+    print(save_grid(grid, out))
+
+
+def _check_grid_size(info: Any, columns: int, tile: int, gap: int = 1) -> None:
+    """Refuse a grid over :data:`MAX_GRID_PIXELS` before rendering it (tiles are at most
+    ``tile`` pixels a side)."""
+    if not info.is_spatial or not info.channels:
+        return  # not feature maps: rendering says so
+    count = int(info.channels)
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    width, height = columns * (tile + gap) - gap, rows * (tile + gap) - gap
+    if width * height > MAX_GRID_PIXELS:
+        fits = max(1, math.isqrt(MAX_GRID_PIXELS // (columns * rows)) - gap)
+        raise ValueError(f"the grid of {count} channels of {info.path!r} would be {width}×{height} "
+                         f"pixels, more than the limit of {MAX_GRID_PIXELS / 1e6:g} megapixels; "
+                         f"use --tile {fits} or less.")
 
 
 def _faithfulness(args: argparse.Namespace) -> None:
@@ -93,9 +178,9 @@ def _faithfulness(args: argparse.Namespace) -> None:
 
 def _precompute(args: argparse.Namespace) -> None:
     """Filter patterns of a layer computed ahead and stored in a folder, for FilterGallery."""
+    model = _load_model(args.model)
     from .engine.featvis import precompute
 
-    model = _load_model(args.model)
     filters = range(args.first, args.first + args.count)
     patterns = precompute(model, args.layer, filters, args.preset, args.folder,
                           batch_size=args.batch)
@@ -106,20 +191,27 @@ def _precompute(args: argparse.Namespace) -> None:
           f"preset={args.preset!r}, cache=PatternCache({str(args.folder)!r}))")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``convviz``; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="convviz", description=__doc__)
+def _one_line(error: BaseException) -> str:
+    """An error's message on one line, cut to :data:`MAX_MESSAGE` characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="convviz", description=__doc__.split("\n", 1)[0])
     commands = parser.add_subparsers(dest="command", required=True)
     layers = commands.add_parser("layers", help="list the layers of a model")
     layers.add_argument("--model", default="shapes", help="bundled model name or .keras file")
     layers.set_defaults(run=_layers)
-    render = commands.add_parser("render", help="render a layer's feature maps to a PNG file")
+    render = commands.add_parser("render", help="render a layer's feature maps to a picture file")
     render.add_argument("--model", default="shapes", help="bundled model name or .keras file")
     render.add_argument("--image", default="star", help="bundled sample name or image file")
     render.add_argument("--layer", default="block1_conv1")
-    render.add_argument("--out", default="grid.png")
-    render.add_argument("--columns", type=int, default=8)
-    render.add_argument("--tile", type=int, default=64)
+    render.add_argument("--out", default="grid.png",
+                        help="picture to write: .png, .jpg, .jpeg, .bmp or .webp")
+    render.add_argument("--columns", type=_whole(1), default=8, help="tiles per row")
+    render.add_argument("--tile", type=_whole(1, MAX_TILE), default=64,
+                        help=f"tile size in pixels, 1 to {MAX_TILE}")
     render.add_argument("--cmap", default="viridis")
     render.add_argument("--norm", default="channel", choices=("channel", "layer", "symmetric"))
     render.set_defaults(run=_render)
@@ -128,24 +220,44 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "deletion/insertion AUC, randomization sanity check")
     faithful.add_argument("--model", default="shapes", help="bundled model name")
     faithful.add_argument("--layer", default="block4_conv2")
-    faithful.add_argument("--scenes", type=int, default=40)
+    faithful.add_argument("--scenes", type=_whole(1), default=40)
     faithful.set_defaults(run=_faithfulness)
     ahead = commands.add_parser(
         "precompute", help="compute a layer's filter patterns ahead and store them in a folder")
     ahead.add_argument("--model", default="shapes", help="bundled model name or .keras file")
-    ahead.add_argument("--layer", default="block4_conv2")
-    ahead.add_argument("--first", type=int, default=0, help="first filter (default 0)")
-    ahead.add_argument("--count", type=int, default=16, help="number of filters (default 16)")
+    ahead.add_argument("--layer", default="block4_conv2", help="a Conv2D layer")
+    ahead.add_argument("--first", type=_whole(0), default=0, help="first filter (default 0)")
+    ahead.add_argument("--count", type=_whole(1), default=16,
+                       help="number of filters (default 16)")
     ahead.add_argument("--preset", default="tutorial", choices=("tutorial", "clean"))
-    ahead.add_argument("--batch", type=int, default=None, help="filters per batch (default all)")
+    ahead.add_argument("--batch", type=_whole(1), default=None,
+                       help="filters per batch (default all)")
     ahead.add_argument("folder", help="where the patterns go (.npz files)")
     ahead.set_defaults(run=_precompute)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``convviz``; returns the exit status (never raises, unless
+    ``CONVVIZ_DEBUG`` is set)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a bad argument already reported on one line
+        return done.code if isinstance(done.code, int) else 2
     try:
         args.run(args)
-    except ValueError as err:
-        print(f"convviz: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("convviz: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line for the user, never a traceback
+        if os.environ.get("CONVVIZ_DEBUG", "") not in ("", "0"):
+            raise
+        if isinstance(err, ValueError):
+            print(f"convviz: {_one_line(err)}", file=sys.stderr)
+            return 2
+        print(f"convviz: {type(err).__name__}: {_one_line(err)} (set CONVVIZ_DEBUG=1 for the "
+              "traceback)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from .engine.files import write_picture
 from .engine.probe import ActivationProbe, shared_probe
-from .engine.render import ChannelGrid, encode_png, render_channel_grid
+from .engine.render import ChannelGrid, render_channel_grid
 
 
 def layer_grid(
@@ -66,11 +67,14 @@ def show_grid(grid: ChannelGrid | np.ndarray, title: str = "", width: float = 10
 
 
 def save_grid(grid: ChannelGrid | np.ndarray, path: str | Path) -> Path:
-    """Write a rendered grid to ``path`` as PNG."""
+    """Write a rendered grid to ``path`` in the format its suffix names (``.png``, ``.jpg``, …).
+
+    See :func:`convviz_widgets.engine.files.write_picture`: the file is replaced whole (a
+    symbolic link at ``path`` is replaced, never written through), and an unknown suffix or a
+    missing or read-only folder raises a one-sentence ``ValueError``.
+    """
     rgb = grid.rgb if isinstance(grid, ChannelGrid) else grid
-    target = Path(path)
-    target.write_bytes(encode_png(rgb, compress_level=6))
-    return target
+    return write_picture(rgb, path)
 
 
 def cam_overlays(image: np.ndarray, maps: dict[str, np.ndarray], cmap: str = "jet",

@@ -14,9 +14,9 @@ import ipywidgets as widgets
 import numpy as np
 from traitlets import TraitError, Unicode
 
+from ..engine.files import write_picture
 from ..engine.probe import ActivationProbe, shared_probe
 from ..engine.render import colormap_lut
-from ..export import save_grid
 
 
 class InvalidValue(TraitError, ValueError):
@@ -192,9 +192,12 @@ class ConvvizWidget(widgets.VBox):
         return np.array(self._current_rgb())
 
     def save(self, path: str | Path) -> Path:
-        """Write the picture on display to ``path`` (PNG, or the format its suffix names) and
-        return the path."""
-        return save_grid(self._current_rgb(), path)
+        """Write the picture on display to ``path`` (``.png``, ``.jpg``, …) and return the path.
+
+        The file is written whole or not at all, and a symlink at ``path`` is replaced, never
+        written through.
+        """
+        return write_picture(self._current_rgb(), path)
 
 
 def probe_for(model: Any, preprocess: Callable[[np.ndarray], Any] | None,

@@ -21,6 +21,7 @@ from ..engine.featvis import (
     pattern_steps,
     preset,
     shared_pattern_cache,
+    visualizer_for,
 )
 from ..engine.featvis.optimize import to_display
 from ..engine.kernels import kernel_tiles
@@ -136,6 +137,8 @@ class FilterGallery(Paged, ConvvizWidget):
             raise InvalidValue(f"tile is a tile's side in pixels, from 1 to 512, not {tile!r}.")
         self.tile = int(tile)
         self.cache = cache if cache is not None else shared_pattern_cache()
+        # Held so that its compiled steps live as long as the gallery (it is shared per model).
+        self._visualizer = visualizer_for(self.probe)
         self._preview: dict[int, np.ndarray] = {}
         self._picture: np.ndarray | None = None
         self._lock = threading.RLock()
@@ -259,9 +262,11 @@ class FilterGallery(Paged, ConvvizWidget):
     def pattern(self, index: int) -> FilterPattern | None:
         """The finished pattern of filter ``index`` of the current layer, if computed (for the
         weights the model has now)."""
-        key = PatternCache.key(self.probe.model, self.layer, int(index), preset(self.preset),
+        settings = preset(self.preset)
+        key = PatternCache.key(self.probe.model, self.layer, int(index), settings,
                                self.probe.preprocess)
-        return self.cache.get(key)
+        return self.cache.get(key, self.layer, int(index),
+                              self._visualizer.image_shape(settings))
 
     def run(self, wait: bool = False) -> None:
         """Optimize the patterns of the current page that are not cached yet.
@@ -389,6 +394,12 @@ class FilterGallery(Paged, ConvvizWidget):
             parts.append(f"{ready}/{len(filters)} patterns ready"
                          + (f", {dead} dead" if dead else "")
                          + ("" if ready == len(filters) else " (press Run)"))
+            bad = self.cache.bad_entries
+            if bad:
+                parts.append(f"{bad} unreadable cache file{'s' if bad > 1 else ''} skipped "
+                             "(computed again on Run)")
+            if self.cache.write_error:
+                parts.append(self.cache.write_error)
         return " · ".join(parts)
 
     def _current_rgb(self) -> np.ndarray:

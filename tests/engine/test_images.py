@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +23,7 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+ROOT = str(Path(__file__).resolve().parents[2])
 RGB = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
 
 
@@ -61,7 +68,6 @@ def test_a_grayscale_file_is_converted_for_an_rgb_model():
     ("source", "message"),
     [
         (RGB[..., 0], "grayscale but the model expects RGB"),
-        (np.zeros((4, 6, 4), np.uint8), r"RGBA.*image\[\.\.\., :3\]"),
         (np.zeros((2, 4, 6, 3), np.uint8), "batch of 2 images"),
         (np.zeros((0, 6, 3), np.uint8), "empty"),
         (np.zeros((4,), np.uint8), r"shape \(height, width, channels\)"),
@@ -84,3 +90,180 @@ def test_corrupt_and_missing_files_raise_clear_errors(tmp_path):
         prepare_image(corrupt)
     with pytest.raises(ValueError, match="no image file"):
         prepare_image(tmp_path / "missing.png")
+
+
+def encoded(picture: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def test_prepare_image_of_none_is_one_sentence():
+    with pytest.raises(ValueError, match=r"^no image was given \(None\); pass .*\.$"):
+        prepare_image(None)
+
+
+# -- bit depth ---------------------------------------------------------------------------------
+def test_a_16_bit_png_is_scaled_from_0_65535_to_0_255(tmp_path):
+    values = np.array([[0, 257, 65535], [128 * 257, 1000, 2 * 257]], np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode == "I;16"
+    image = prepare_image(path)
+    expected = np.array([[0, 1, 255], [128, 1000 / 257, 2]], np.float32)  # value / 257
+    np.testing.assert_array_equal(image.pixels[..., 0], expected)
+    np.testing.assert_array_equal(image.pixels[..., 0], image.pixels[..., 2])
+    assert image.display[0, 2, 0] == 255 and image.display[1, 1, 0] == 4  # 3.89 rounds to 4
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([[0.0, 0.5, 1.0]], [[0.0, 127.5, 255.0]]),  # [0, 1]: scaled
+     ([[0.0, 100.0, 255.0]], [[0.0, 100.0, 255.0]])],  # [0, 255]: kept
+)
+def test_a_float_tiff_is_read_on_its_own_scale(tmp_path, values, expected):
+    path = tmp_path / "float.tif"
+    Image.fromarray(np.array(values, np.float32)).save(path)
+    assert Image.open(path).mode == "F"
+    np.testing.assert_array_equal(prepare_image(path).pixels[..., 1], expected)
+
+
+@pytest.mark.parametrize(
+    ("picture", "message"),
+    [(Image.fromarray(np.array([[-1.0, 300.0]], np.float32)),
+      r"values from -1 to 300, outside 0–255: save it with values in \[0, 1\] or \[0, 255\]"),
+     (Image.fromarray(np.array([[0, 70000]], np.int32)),
+      r"32-bit integer pixels .* save it with 8 or 16 bits per channel")],
+)
+def test_a_tiff_without_a_standard_scale_is_refused(picture, message):
+    with pytest.raises(ValueError, match=message):
+        prepare_image(encoded(picture, "TIFF"))
+
+
+# -- alpha, colour modes and other conversions -------------------------------------------------
+RGBA = np.array([[[10, 20, 30, 255], [10, 20, 30, 0], [200, 100, 0, 51]]], np.uint8)
+# Over white: colour × a + 255 × (1 − a), a = alpha / 255 (51 / 255 = 0.2).
+OVER_WHITE = np.array([[[10, 20, 30], [255, 255, 255], [244, 224, 204]]], np.float32)
+
+
+def test_alpha_is_composited_over_white_and_said_for_every_source(tmp_path):
+    path = tmp_path / "clear.png"
+    Image.fromarray(RGBA).save(path)
+    for source in (RGBA, RGBA / 255.0, Image.fromarray(RGBA), path, path.read_bytes()):
+        image = prepare_image(source)
+        np.testing.assert_allclose(image.pixels, OVER_WHITE, atol=1e-4)
+        assert image.note == "the alpha channel was dropped (transparent pixels composited over " \
+                             "white)"
+
+
+def test_palette_transparency_is_composited_too():
+    picture = Image.new("P", (2, 1))
+    picture.putpalette([0, 0, 0, 255, 0, 0])
+    picture.putpixel((1, 0), 1)
+    image = prepare_image(encoded(picture, transparency=0))
+    np.testing.assert_array_equal(image.pixels, [[[255, 255, 255], [255, 0, 0]]])
+    assert "composited over white" in image.note
+
+
+def test_an_opaque_palette_or_rgb_image_needs_no_note():
+    picture = Image.new("P", (2, 1))
+    picture.putpalette([0, 0, 0, 255, 0, 0])
+    picture.putpixel((1, 0), 1)
+    image = prepare_image(encoded(picture))
+    np.testing.assert_array_equal(image.pixels, [[[0, 0, 0], [255, 0, 0]]])
+    assert image.note is None and prepare_image(RGB).note is None
+
+
+def test_gray_and_colour_files_are_converted_to_the_models_mode_and_said():
+    gray = prepare_image(png_bytes(RGB[..., 0]))
+    np.testing.assert_array_equal(gray.pixels, np.repeat(RGB[..., :1], 3, axis=2))
+    assert gray.note == "the grayscale image was copied into the R, G and B channels"
+    red = prepare_image(encoded(Image.new("RGB", (2, 1), (255, 0, 0))), channels=1)
+    np.testing.assert_allclose(red.pixels, np.full((1, 2, 1), 0.299 * 255), rtol=1e-6)
+    assert "converted to grayscale" in red.note
+    same = prepare_image(png_bytes(RGB[..., 0]), channels=1)  # already gray: nothing to say
+    np.testing.assert_array_equal(same.pixels[..., 0], RGB[..., 0])
+    assert same.note is None
+
+
+def test_an_rgba_array_for_a_grayscale_model_is_still_an_error():
+    with pytest.raises(ValueError, match="has 4 channels but the model expects 1"):
+        prepare_image(RGBA, channels=1)
+
+
+def test_exif_orientation_and_animation_are_applied_and_said():
+    tall = Image.new("RGB", (3, 2), (0, 0, 0))
+    exif = tall.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    upright = prepare_image(encoded(tall, "JPEG", exif=exif.tobytes()))
+    assert upright.shape == (3, 2, 3) and "EXIF orientation" in upright.note
+    frames = [Image.new("RGB", (2, 2), (80 * i, 0, 0)) for i in range(3)]
+    animated = prepare_image(encoded(frames[0], "GIF", save_all=True, append_images=frames[1:]))
+    assert animated.note == "only the first frame of the animation was used"
+
+
+# -- size cap ----------------------------------------------------------------------------------
+def black_png(width: int, height: int) -> bytes:
+    """A valid 1-bit black PNG written by hand: 30000 × 30000 is about 109 KB (0.3 s)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    row = bytes(1 + (width + 7) // 8)  # filter byte 0, then 8 pixels a byte
+    compressor = zlib.compressobj(9)
+    rows = [compressor.compress(row * 1000) for _ in range(height // 1000)]
+    data = b"".join([*rows, compressor.compress(row * (height % 1000)), compressor.flush()])
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"".join([b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header), chunk(b"IDAT", data),
+                     chunk(b"IEND", b"")])
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bombs")
+    for side in (12000, 30000):
+        (folder / f"{side}.png").write_bytes(black_png(side, side))
+    return folder
+
+
+# Run in a fresh interpreter: ru_maxrss is the process's peak, and Pillow's pixel buffers are
+# not seen by tracemalloc.
+PEAK_SCRIPT = """
+import resource, sys
+from convviz_widgets.engine.images import prepare_image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for path in sys.argv[1:]:
+    try:
+        prepare_image(path)
+    except ValueError as err:
+        print(err)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_huge_images_are_refused_from_their_header_without_decoding(bombs):
+    paths = [str(bombs / "12000.png"), str(bombs / "30000.png")]
+    assert (bombs / "30000.png").stat().st_size < 120_000
+    run = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, *paths], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
+    *errors, megabytes = run.stdout.splitlines()
+    assert run.returncode == 0, run.stderr
+    assert errors[0].endswith("is 12000×12000 pixels (144.0 megapixels), more than the limit of "
+                              "50 megapixels; scale it down first (or raise "
+                              "convviz_widgets.engine.images.MAX_IMAGE_PIXELS).")
+    assert "900.0 megapixels, more than the limit of 50 megapixels" in errors[1]
+    assert int(megabytes) < 20, "the pixels were decoded"
+
+
+def test_the_size_limit_applies_to_every_source_and_can_be_changed(monkeypatch, tmp_path):
+    from convviz_widgets.engine import images
+
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 23)  # RGB is 4 × 6 = 24 pixels
+    path = tmp_path / "small.png"
+    path.write_bytes(png_bytes(RGB))
+    for source in (RGB, Image.fromarray(RGB), path, png_bytes(RGB)):
+        with pytest.raises(ValueError, match=r"is 6×4 pixels \(0.0 megapixels\), more than the "
+                                             r"limit of 2.3e-05 megapixels"):
+            prepare_image(source)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 24)
+    assert prepare_image(path).shape == (4, 6, 3)

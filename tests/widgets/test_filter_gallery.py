@@ -109,3 +109,32 @@ def test_bad_values_show_in_the_status_line_and_the_gallery_keeps_working():
 
         FilterGallery(keras.Sequential([keras.Input((4, 4, 3)), keras.layers.MaxPooling2D(),
                                         keras.layers.Flatten(), keras.layers.Dense(2)]))
+
+
+def test_a_broken_cache_folder_opens_says_so_and_is_repaired_by_run(tmp_path):
+    import io
+    import json
+
+    model = featvis_model()
+    paths = [tmp_path / f"{PatternCache.key(model, 'conv', i, preset('tutorial'))}.npz"
+             for i in range(3)]
+    flat = io.BytesIO()  # a 2-D image, which no tile can show
+    np.savez(flat, image=np.zeros((8, 8), np.float32), history=np.zeros(4, np.float32),
+             meta=np.array(json.dumps({"layer": "conv", "filter": 0, "dead": False,
+                                       "display": "deprocess"})))
+    paths[0].write_bytes(flat.getvalue())
+    paths[1].write_bytes(b"garbage")
+    gallery = FilterGallery(model, layer="conv", cache=PatternCache(tmp_path))
+    assert "0/3 patterns ready (press Run) · 2 unreadable cache files skipped" in gallery.status
+    assert "⚠" not in gallery.status_line.value
+    gallery.run(wait=True)
+    assert "3/3 patterns ready" in gallery.status and "unreadable" not in gallery.status
+    assert gallery.pattern(0).image.shape == (8, 8, 3)
+
+
+def test_an_unwritable_cache_folder_still_shows_every_pattern_and_says_so(read_only_folder):
+    gallery = FilterGallery(featvis_model(), layer="conv", cache=PatternCache(read_only_folder))
+    gallery.run(wait=True)
+    assert "3/3 patterns ready" in gallery.status
+    assert f"could not write patterns to the folder {str(read_only_folder)!r}" in gallery.status
+    assert list(read_only_folder.iterdir()) == []
