@@ -1,15 +1,19 @@
-"""Playwright helpers: open notebooks in JupyterLab or Voila, find widget errors, read images and
-press slider keys."""
+"""Playwright helpers: open notebooks in JupyterLab or Voila, find widget errors, read images,
+press slider keys, check that a figure's picture is drawn upright, and run code in Lab's kernel."""
 
 
 import base64
 import contextlib
 import os
+import re
 import time
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 from jupyter_servers import _ANSI, ARTIFACTS, KERNEL_IDLE, REPO, Server
+
+from picture_checks import Orientation, check_upright, decode, orientation
 
 
 def _page_text(page) -> str:
@@ -299,3 +303,104 @@ def screenshot_path(name: str) -> Path:
 def slider_readout(slider_locator) -> str:
     """The text of an ipywidgets slider's readout."""
     return slider_locator.locator(".widget-readout").first.inner_text().strip()
+
+
+# --------------------------------------------------------------------------- pictures on screen
+
+
+def _intersection(a: dict, b: dict) -> dict:
+    left, top = max(a["x"], b["x"]), max(a["y"], b["y"])
+    right = min(a["x"] + a["width"], b["x"] + b["width"])
+    bottom = min(a["y"] + a["height"], b["y"] + b["height"])
+    return {"x": left, "y": top, "width": max(0.0, right - left),
+            "height": max(0.0, bottom - top)}
+
+
+def sent_picture(page, figure) -> np.ndarray:
+    """The picture a bqplot figure's ``<image>`` was given (its ``blob:``/``data:`` PNG), RGB."""
+    return decode(image_bytes(page, figure.locator("image").first))
+
+
+def figure_screen(page, figure) -> tuple[np.ndarray, dict, dict]:
+    """What the page shows of a bqplot figure's ``<image>`` mark: its pixels where the plot area
+    does not clip them (RGB), the box the image is drawn in, and the visible part of that box.
+
+    Boxes are in CSS pixels of the page (the figure is scrolled into view first).
+    """
+    figure.scroll_into_view_if_needed()
+    drawn = figure.locator("image").first.bounding_box()
+    plot_area = figure.locator("rect.plotarea_background").first.bounding_box()
+    if drawn is None or plot_area is None:
+        raise AssertionError("the figure has no visible <image> or plot area")
+    visible = _intersection(drawn, plot_area)
+    if visible["width"] < 8 or visible["height"] < 8:
+        raise AssertionError(f"the figure's image is (nearly) clipped away: {visible}")
+    return decode(page.screenshot(clip=visible)), drawn, visible
+
+
+def assert_drawn_as(page, figure, expected: np.ndarray, what: str, *, timeout: float = 5.0,
+                    save: bool = True) -> Orientation:
+    """Fail unless the screen shows ``expected`` upright in a bqplot figure's ``<image>`` mark.
+
+    ``expected`` (uint8 RGB, any size) is what should fill the box the image is drawn in; it
+    is resized to that box, cut to the part the plot area shows, and correlated with the
+    screenshot as it is, upside down and mirrored (:func:`picture_checks.orientation`).
+    Screenshots are retaken for up to ``timeout`` seconds while the check fails (a picture
+    may still be loading); then the last screenshot and the expected picture are saved to
+    ``test-artifacts/`` (unless ``save`` is false) and the error says which way it is drawn.
+    Returns the correlations.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        screen, drawn, visible = figure_screen(page, figure)
+        drawn_size = (round(drawn["width"]), round(drawn["height"]))
+        offset = (round(visible["x"] - drawn["x"]), round(visible["y"] - drawn["y"]))
+        scores = orientation(screen, expected, drawn_size, offset)
+        try:
+            check_upright(scores, what)
+            return scores
+        except AssertionError:
+            if time.monotonic() < deadline:
+                time.sleep(0.25)
+                continue
+            if save:
+                _save_pictures(what, screen=screen, expected=expected)
+            raise
+
+
+def _save_pictures(what: str, **pictures: np.ndarray) -> None:
+    from PIL import Image
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", what).strip("_")[:80]
+    for name, picture in pictures.items():
+        Image.fromarray(np.ascontiguousarray(picture, np.uint8)).save(
+            ARTIFACTS / f"{stem}-{name}.png")
+
+
+_KERNEL_OUTPUT_JS = """
+async code => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session &&
+                 panel.sessionContext.session.kernel;
+  if (!kernel) throw new Error('the current JupyterLab widget has no kernel');
+  const future = kernel.requestExecute({code, silent: false, store_history: false});
+  let output = '', error = null;
+  future.onIOPub = message => {
+    const type = message.header.msg_type;
+    if (type === 'stream' && message.content.name === 'stdout') output += message.content.text;
+    if (type === 'error') error = `${message.content.ename}: ${message.content.evalue}`;
+  };
+  await future.done;
+  if (error) throw new Error(error);
+  return output;
+}
+"""
+
+
+def kernel_output(page, code: str) -> str:
+    """Run ``code`` in the kernel of the notebook open in JupyterLab; return what it printed.
+
+    The notebook's own outputs are untouched (the reply goes to this request only).
+    """
+    return page.evaluate(_KERNEL_OUTPUT_JS, code)
