@@ -31,8 +31,10 @@ browser-deps:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 		else echo "Browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
+## Style (ruff) and the engine's types (mypy).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 ## Every test: engine, widgets, notebooks and real-browser tests.
 test: $(STAMP) browser-deps lint

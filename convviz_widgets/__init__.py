@@ -22,6 +22,7 @@ _EXPORTS = {
     "LayerBrowser": "convviz_widgets.widgets.layer_browser",
     "CAMOverlay": "convviz_widgets.widgets.cam_overlay",
     "FilterGallery": "convviz_widgets.widgets.filter_gallery",
+    "InvalidValue": "convviz_widgets.widgets.base",
     "ActivationProbe": "convviz_widgets.engine.probe",
     "shared_probe": "convviz_widgets.engine.probe",
     "zoo": "convviz_widgets.zoo",

@@ -133,7 +133,7 @@ class DeconvNet:
             with tf.GradientTape() as tape:
                 tape.watch(inputs)
                 model_input = inputs
-                if through:
+                if through and preprocess is not None:
                     model_input = tf.cast(preprocess(inputs), tf.float32)
                     if model_input.shape.rank == 3:
                         model_input = model_input[None]

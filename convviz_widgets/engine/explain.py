@@ -136,6 +136,9 @@ class Explainer:
                 score = float(request.gradient_record().scores[0])
             result = CAMResult(layer=info.path, target=resolved, method=chosen.name, map=values,
                                input_size=prepared.shape[:2], score=score)
+            # Every display and measure of a cached map uses it at the input's size: upsample
+            # it once, now, so that the cache counts what it holds.
+            result.upsampled  # noqa: B018
             self._results.put(key, result, result.nbytes)
             return result
 

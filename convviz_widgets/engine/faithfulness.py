@@ -142,9 +142,9 @@ def causal_curves(
     filler = np.broadcast_to(np.asarray(baseline, np.float32), pixels.shape)
     order = np.argsort(-saliency.ravel(), kind="stable")
     counts = np.round(np.linspace(0, order.size, steps + 1)).astype(int)
-    rank = np.empty(order.size, np.int64)
-    rank[order] = np.arange(order.size)
-    rank = rank.reshape(height, width)
+    flat_rank = np.empty(order.size, np.int64)
+    flat_rank[order] = np.arange(order.size)
+    rank = flat_rank.reshape(height, width)
     batch = []
     for count in counts:  # deletion: the top `count` pixels become the baseline
         removed = (rank < count)[:, :, None]

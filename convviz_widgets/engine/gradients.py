@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -208,7 +208,7 @@ class LayerGradients:
         return record.select(record.targets.index(target)) if record is not None else None
 
     def _forget_rows(self, batch_key: Hashable) -> None:
-        version, image_key, targets = batch_key  # type: ignore[misc]
+        version, image_key, targets = cast(tuple[int, str, tuple[Target, ...]], batch_key)
         for target in targets:
             if self._rows.get((version, image_key, target)) == batch_key:
                 del self._rows[(version, image_key, target)]
@@ -235,7 +235,9 @@ class LayerGradients:
         spec = self.probe.input_spec
         channel_of = self.probe.layer(on.removeprefix("channel:")) if on.startswith(
             "channel:") else None
-        captured_layers = [*layers, *([channel_of] if channel_of not in (None, *layers) else [])]
+        captured_layers = list(layers)
+        if channel_of is not None and channel_of not in layers:
+            captured_layers.append(channel_of)
         # Class scores are taken on the logits: the output layer's squashing is skipped while
         # tracing, in the tracing thread only (and applied here where probabilities are asked).
         edits: list[Edit] = []

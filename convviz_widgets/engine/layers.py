@@ -164,6 +164,10 @@ def resolve_layer(layers: Sequence[LayerInfo], key: LayerInfo | str | int) -> La
     if len(named) > 1:
         paths = ", ".join(repr(info.path) for info in named)
         raise ValueError(f"layer name {key!r} is ambiguous; use its full path: one of {paths}.")
-    close = difflib.get_close_matches(key, [info.path for info in layers], n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-    raise ValueError(f"the model has no layer {key!r}.{hint} See probe.layers for every path.")
+    paths = [info.path for info in layers]
+    close = difflib.get_close_matches(key, paths, n=3, cutoff=0.5)
+    if close:
+        raise ValueError(f"the model has no layer {key!r}; did you mean "
+                         f"{' or '.join(map(repr, close))}?")
+    shown = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
+    raise ValueError(f"the model has no layer {key!r}; its layers are {shown}.")

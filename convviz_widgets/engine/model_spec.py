@@ -117,12 +117,17 @@ def smallest_input_size(model: Any, spec: InputSpec, limit: int = 4096) -> int |
     return low
 
 
-def too_small_message(model: Any, spec: InputSpec, shape: tuple[int, ...]) -> str | None:
+def too_small_message(model: Any, spec: InputSpec, shape: tuple[int, ...],
+                      side: int | None = None) -> str | None:
     """The sentence for an image the model cannot take because it is too small, or None when
-    that is not the reason (the model's input size is fixed, or the image is large enough)."""
+    that is not the reason (the model's input size is fixed, or the image is large enough).
+
+    ``side``: the model's :func:`smallest_input_size`, when already known.
+    """
     if spec.height is not None and spec.width is not None:
         return None
-    side = smallest_input_size(model, spec)
+    if side is None:
+        side = smallest_input_size(model, spec)
     height, width = shape[:2]
     if side is None or min(height, width) >= side:
         return None

@@ -15,7 +15,7 @@ from .heads import OutputHead, output_heads, select_head
 from .images import ImageInput, ImageSource, prepare_image
 from .layer_edits import capture_outputs
 from .layers import LayerInfo, discover_layers, resolve_layer
-from .model_spec import InputSpec, check_model, too_small_message
+from .model_spec import InputSpec, check_model, smallest_input_size, too_small_message
 from .protocol import LayerKey, Preprocess
 from .render import ChannelStats
 from .weights import WeightsWatch, weights_watch
@@ -118,6 +118,7 @@ class ActivationProbe:
         self._explainers: dict[int, Explainer] = {}
         self._deconvnets: dict[str, DeconvNet] = {}
         self._building = threading.RLock()
+        self._smallest: tuple[int | None] | None = None
         self._shapes_known = all(info.output_shape is not None for info in self._layers)
         self.forward_passes = 0
 
@@ -154,11 +155,25 @@ class ActivationProbe:
         return select_head(self.heads, output)
 
     def prepare(self, image: ImageSource | ImageInput) -> ImageInput:
-        """Check and resize ``image`` for this model (see :func:`prepare_image`)."""
+        """Check and resize ``image`` for this model (see :func:`prepare_image`).
+
+        For a model with a free input size, an image smaller than the model can take is
+        refused here, with the smallest size that works.
+        """
         if isinstance(image, ImageInput):
             return image
         spec = self.input_spec
-        return prepare_image(image, size=(spec.height, spec.width), channels=spec.channels)
+        prepared = prepare_image(image, size=(spec.height, spec.width), channels=spec.channels)
+        if spec.height is None or spec.width is None:
+            message = too_small_message(self.model, spec, prepared.shape, self._smallest_side())
+            if message is not None:
+                raise ValueError(message)
+        return prepared
+
+    def _smallest_side(self) -> int | None:
+        if self._smallest is None:
+            self._smallest = (smallest_input_size(self.model, self.input_spec),)
+        return self._smallest[0]
 
     def run(self, image: ImageSource | ImageInput) -> ActivationRecord:
         """All layer outputs for ``image``: from the cache, or from one forward pass."""
@@ -309,7 +324,8 @@ class ActivationProbe:
         try:
             predictions, captured = extractor(self.model_input(image))
         except (tf.errors.InvalidArgumentError, ValueError) as error:
-            message = too_small_message(self.model, self.input_spec, image.shape)
+            message = too_small_message(self.model, self.input_spec, image.shape,
+                                        self._smallest_side())
             if message is None:
                 raise
             raise ValueError(message) from error

@@ -11,7 +11,6 @@ import bqplot
 import ipywidgets as widgets
 import numpy as np
 import traitlets
-from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, Unicode, observe, validate
 
 from .. import zoo
@@ -28,7 +27,7 @@ from ..engine.render import (
 )
 from ..engine.targets import BinaryTarget, ClassTarget, Target
 from .base import ConvvizWidget, InvalidValue, PictureFigure, probe_for
-from .controls import ImageChooser, colormap_options, prepare_for
+from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
 
 OVERLAY_COLORMAPS = ("jet", "turbo", "inferno", "viridis", "gray")
 
@@ -83,8 +82,7 @@ class CAMOverlay(ConvvizWidget):
     method = Unicode("gradcam", help="Explanation method: " + ", ".join(METHODS) + ".")
     alpha = Float(0.5, help="Opacity of the heat map over the image, from 0 to 1.")
     cmap = Unicode("jet", help="Matplotlib colormap of the heat map.")
-    image = AnyTrait(allow_none=False,
-                     help="The input image: array, PIL image, path, bytes or a sample's name.")
+    image = ImageTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
     show_curves = Bool(False, help="Measure and plot the deletion/insertion curves of the map "
                                    "shown (Petsiuk et al., 2018).")
 

@@ -7,12 +7,20 @@ from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+from traitlets import Any as AnyTrait
 from traitlets import HasTraits, TraitError
 
 from .. import zoo
 from ..engine.images import ImageInput
 
 CUSTOM_IMAGE = "(your image)"
+
+
+class ImageTrait(AnyTrait):
+    """A widget's ``image``: anything :func:`prepare_for` reads; None goes to the validator too
+    (a plain ``Any`` accepts None without asking it), which refuses it with a sentence."""
+
+    allow_none = False
 
 
 def prepare_for(probe: Any, value: Any) -> ImageInput:

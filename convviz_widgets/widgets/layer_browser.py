@@ -9,7 +9,6 @@ import bqplot
 import ipywidgets as widgets
 import numpy as np
 import traitlets
-from traitlets import Any as AnyTrait
 from traitlets import Enum, Int, Unicode, observe, validate
 
 from ..engine.images import ImageInput
@@ -26,7 +25,7 @@ from ..engine.render import (
     scaling,
 )
 from .base import ConvvizWidget, PictureFigure, colorscale_colors, probe_for
-from .controls import ImageChooser, colormap_options, prepare_for
+from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
 from .paging import Paged
 
 
@@ -76,8 +75,7 @@ class LayerBrowser(Paged, ConvvizWidget):
                 help="'channel', 'layer' or 'symmetric' (diverging) normalization.")
     order = Enum(ORDERS, default_value="index",
                  help="Channel order: by 'index', or by descending 'mean' or 'max' activation.")
-    image = AnyTrait(allow_none=False,
-                     help="The input image: array, PIL image, path, bytes or a sample's name.")
+    image = ImageTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
     page_size = Int(64, help="Channels per page.")
 
     def __init__(

@@ -118,10 +118,15 @@ def test_dense_layer_asked_for_a_grid_raises_a_clear_error():
         probe.activations(RAMP, "dense")
 
 
-def test_unknown_layer_suggests_close_names():
+def test_unknown_layer_suggests_close_names_or_lists_the_layers():
     probe = ActivationProbe(ones_conv_model())
-    with pytest.raises(ValueError, match="Did you mean 'conv'"):
+    with pytest.raises(ValueError,
+                       match=r"^the model has no layer 'convv'; did you mean 'conv'\?$"):
         probe.layer("convv")
+    # The message names what every user has (the list itself), not an attribute of a probe.
+    with pytest.raises(ValueError, match=r"no layer 'x'; its layers are conv, pool, flatten, "
+                                         r"dense\.$"):
+        probe.layer("x")
 
 
 def test_subclassed_model_works_with_an_input_shape():
