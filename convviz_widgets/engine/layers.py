@@ -162,8 +162,8 @@ def resolve_layer(layers: Sequence[LayerInfo], key: LayerInfo | str | int) -> La
     if len(named) == 1:
         return named[0]
     if len(named) > 1:
-        paths = ", ".join(repr(info.path) for info in named)
-        raise ValueError(f"layer name {key!r} is ambiguous; use its full path: one of {paths}.")
+        choices = ", ".join(repr(info.path) for info in named)
+        raise ValueError(f"layer name {key!r} is ambiguous; use its full path: one of {choices}.")
     paths = [info.path for info in layers]
     close = difflib.get_close_matches(key, paths, n=3, cutoff=0.5)
     if close:
