@@ -36,8 +36,9 @@ def main() -> None:
     import tensorflow as tf
 
     from convviz_widgets.engine.cam import cam_sweep
-    from convviz_widgets.engine.cam.scorecam import class_probability, score_cam
+    from convviz_widgets.engine.cam.scorecam import score_cam
     from convviz_widgets.engine.probe import ActivationProbe
+    from convviz_widgets.engine.targets import ClassTarget
 
     model = vgg16()
     convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
@@ -88,7 +89,12 @@ def main() -> None:
 
     # The first 32 of block5_conv3's 512 channels keep this part to seconds on a CPU.
     activations = probe.activations(image, "block5_conv3")[..., :32]
-    scores = class_probability(model, index)
+    scorer = probe.explainer().scorer()
+    target = ClassTarget(index)
+
+    def scores(inputs):
+        return scorer.scores(inputs, target)
+
     batched = median_seconds(lambda: score_cam(scores, batch, activations, batch_size=32),
                              repeat=1, warmup=1)
     one_each = median_seconds(lambda: score_cam(scores, batch, activations, batch_size=1),

@@ -276,7 +276,7 @@ NOTEBOOKS = {
             "        return probe.cam(image, \"block4_conv2\", index, method).upsampled\n"
             "    strict = pointing_game(explain, scenes, names)\n"
             "    near = pointing_game(explain, scenes, names, tolerance)\n"
-            "    print(f\"{method:10s} on the shape {strict:.0%}, within {tolerance:.1f} px \"\n"
+            "    print(f\"{method:16s} on the shape {strict:.0%}, within {tolerance:.1f} px \"\n"
             "          f\"{near:.0%}\")"
         ),
         new_markdown_cell("Deletion and insertion AUCs of each method for the star:"),
@@ -285,7 +285,7 @@ NOTEBOOKS = {
             "for method in METHODS:\n"
             "    cam = probe.cam(scene, \"block4_conv2\", names.index(\"star\"), method)\n"
             "    curves = causal_curves(score, scene.astype(np.float32), cam.upsampled)\n"
-            "    print(f\"{method:10s} deletion AUC {curves.deletion_auc:.3f}  \"\n"
+            "    print(f\"{method:16s} deletion AUC {curves.deletion_auc:.3f}  \"\n"
             "          f\"insertion AUC {curves.insertion_auc:.3f}\")"
         ),
         new_markdown_cell(
@@ -300,7 +300,7 @@ NOTEBOOKS = {
             "        return ActivationProbe(model).cam(image, \"block4_conv2\",\n"
             "                                          names.index(\"star\"), method).map\n"
             "    steps = randomization_check(explain, probe.model, scene, cascade)\n"
-            "    print(f\"{method:10s}\", \"  \".join(f\"{s.rank_correlation:+.2f}\" "
+            "    print(f\"{method:16s}\", \"  \".join(f\"{s.rank_correlation:+.2f}\" "
             "for s in steps[1:]))"
         ),
     ],

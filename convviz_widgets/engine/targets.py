@@ -145,15 +145,3 @@ def target_weights(targets: Sequence[Target], head: OutputHead) -> np.ndarray:
             _check_class(target.index, head)
             weights[row, target.index] = 1.0
     return weights
-
-
-def target_label(target: Target, class_names: Sequence[str] | None = None) -> str:
-    """A short name of a target for status lines and legends."""
-    if isinstance(target, ChannelTarget):
-        return f"{target.layer} channel {target.index}"
-    index = (0 if target.positive else 1) if isinstance(target, BinaryTarget) else target.index
-    if class_names is not None and 0 <= index < len(class_names):
-        return str(class_names[index])
-    if isinstance(target, BinaryTarget):
-        return "positive" if target.positive else "negative"
-    return f"class {index}"

@@ -141,8 +141,10 @@ class WeightsWatch:
         def sample() -> tf.Tensor:
             if not variables:
                 return tf.zeros((0,), tf.float64)
-            parts = [tf.gather(tf.reshape(tf.cast(tf.convert_to_tensor(v), tf.float64), [-1]),
-                               positions) for v, positions in zip(variables, picks, strict=True)]
+            # Gather first, cast after: only the sample is converted, never a whole variable.
+            parts = [tf.cast(tf.gather(tf.reshape(tf.convert_to_tensor(v), [-1]), positions),
+                             tf.float64)
+                     for v, positions in zip(variables, picks, strict=True)]
             return tf.concat(parts, axis=0)
 
         return tf.function(sample)

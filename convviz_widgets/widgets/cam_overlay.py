@@ -292,12 +292,13 @@ class CAMOverlay(ConvvizWidget):
             return BinaryTarget(positive=self.class_index == 0)
         return ClassTarget(self.class_index)
 
-    def result(self) -> CAMResult | None:
+    def result(self, target: Target | None = None) -> CAMResult | None:
         """The explanation shown (None while a slow method has not run for this view)."""
         assert self._input is not None
+        target = self.target() if target is None else target
         if get_method(self.method).slow:
-            return self.explainer.cached(self._input, self.layer, self.target(), self.method)
-        return self.explainer.explain(self._input, self.layer, self.target(), self.method)
+            return self.explainer.cached(self._input, self.layer, target, self.method)
+        return self.explainer.explain(self._input, self.layer, target, self.method)
 
     def cam_map(self) -> np.ndarray | None:
         """The map shown, at its method's resolution (None while a slow method has not run)."""
@@ -343,7 +344,7 @@ class CAMOverlay(ConvvizWidget):
             return
         try:
             with self.probe.weights.pinned():
-                shown = self.result()
+                shown = self.result(self.target())  # the target, derived once per change
                 if shown is None:
                     self._set_status(f"{self.method} is slow: press Run to compute it.")
                     return
@@ -373,7 +374,7 @@ class CAMOverlay(ConvvizWidget):
     def _measure(self, shown: CAMResult) -> None:
         """Deletion and insertion curves of the map shown, scored on the class probability."""
         assert self._input is not None
-        score = self.explainer.scorer().on_pixels(self.target())
+        score = self.explainer.scorer().on_pixels(shown.target)
         self.curves = causal_curves(score, self._input.pixels, shown.upsampled)
         with self.curve_lines.hold_sync(), self.curve_chart.hold_sync():
             self.curve_lines.x = self.curves.fractions

@@ -189,3 +189,29 @@ def test_run_right_after_cancel_starts_a_new_run(shapes_model):
         deadline.wait(0.1)
     assert overlay.cam_map() is not None, overlay.status
     assert not overlay.run_button.disabled
+
+
+def test_what_was_done_to_an_image_is_said_in_the_status_line(shapes_model):
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 128
+    browser = LayerBrowser(shapes_model, image=rgba)
+    assert "alpha" in browser.status and "⚠" not in browser.status_line.value
+    overlay = CAMOverlay(shapes_model, image=rgba)
+    assert "alpha" in overlay.status
+    browser.image = "star"
+    assert "alpha" not in browser.status
+
+
+def test_gallery_run_right_after_cancel_starts_a_new_run():
+    from tiny_models import featvis_model
+
+    gallery = FilterGallery(featvis_model(), layer="conv", page_size=3)
+    gallery.run()
+    gallery.cancel()
+    gallery.run()  # while the cancelled run may still be ending: it must not be lost
+    for _ in range(300):
+        if not gallery.running and not gallery._busy():
+            break
+        threading.Event().wait(0.1)
+    gallery.wait(30)
+    assert all(gallery.pattern(f) is not None for f in range(3)), gallery.status
