@@ -102,6 +102,8 @@ class ConvvizWidget(widgets.VBox):
         self._quiet = 0
         self._worker: threading.Thread | None = None
         self._cancel = threading.Event()
+        self._job_lock = threading.Lock()
+        self._job_done = True
         self._run_again = False
         self.status_line = widgets.HTML()
         self.status_line.add_class("convviz-status")
@@ -144,6 +146,8 @@ class ConvvizWidget(widgets.VBox):
         job checks between steps.
         """
         self._cancel = cancel = threading.Event()
+        with self._job_lock:
+            self._job_done = False
         if wait:
             self._finishing(job, args, cancel)
             return
@@ -155,21 +159,27 @@ class ConvvizWidget(widgets.VBox):
         try:
             job(*args, cancel)
         finally:
-            if self._run_again:  # Run was pressed while this cancelled job was ending
-                self._run_again = False
-                self._worker = None
+            with self._job_lock:
+                self._job_done = True
+                again, self._run_again = self._run_again, False
+            if again:  # Run was pressed while this cancelled job was ending
                 self.run()
 
     def _busy(self) -> bool:
-        return self._worker is not None and self._worker.is_alive()
+        with self._job_lock:
+            return not self._job_done
 
-    def _queue_after_cancel(self) -> bool:
-        """When a job is running: if it was cancelled, start a new run as soon as it ends
-        (Run right after Cancel must not be lost) and return True."""
-        if self._busy() and self._cancel.is_set():
-            self._run_again = True
+    def _may_start(self) -> bool:
+        """Whether a new run may start now. While a job runs it may not; if that job was
+        cancelled, the new run is queued to start as soon as it ends (Run right after Cancel
+        is never lost)."""
+        with self._job_lock:
+            if self._job_done:
+                return True
+            if self._cancel.is_set():
+                self._run_again = True
+        if self._run_again:
             self._set_status("the cancelled run is stopping; the new run starts right after.")
-            return True
         return False
 
     def run(self, wait: bool = False) -> None:

@@ -312,10 +312,7 @@ class CAMOverlay(ConvvizWidget):
         between two batches; ``wait=True`` runs it here instead. Pressed while a cancelled run
         is still ending, the new run starts as soon as it has.
         """
-        if self._input is None or not get_method(self.method).slow:
-            return
-        if self._busy():
-            self._queue_after_cancel()
+        if self._input is None or not get_method(self.method).slow or not self._may_start():
             return
         self.run_button.disabled, self.cancel_button.disabled = True, False
         self._start(self._compute_slow, self._input, self.layer, self.target(), self.method,

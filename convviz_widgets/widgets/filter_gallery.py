@@ -275,8 +275,7 @@ class FilterGallery(Paged, ConvvizWidget):
         a run already in progress is left alone, but a run pressed while a cancelled one is
         still ending starts right after it.
         """
-        if self.running:
-            self._queue_after_cancel()
+        if not self._may_start():
             return
         with self.probe.weights.pinned():
             missing = [f for f in self.page_filters() if self.pattern(f) is None]

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..saliency import saliency_map
-from .base import Method, Request
+from .saliency import InputGradientMethod
 
 
-class Deconvnet(Method):
+class Deconvnet(InputGradientMethod):
     """The target's score sent back to the pixels with the deconvnet's rectification (every
     ReLU passes back the positive part of its gradient), shown as ``max_c |·|``.
 
@@ -19,9 +16,5 @@ class Deconvnet(Method):
 
     name = "deconvnet"
     title = "Deconvnet"
-    resolution = "input"
     paper = "Zeiler & Fergus, 2014, arXiv:1311.2901"
-
-    def explain(self, request: Request) -> np.ndarray:
-        projected = request.tools.input_gradients("deconvnet")
-        return saliency_map(projected.gradient(request.image, request.target))
+    rule = "deconvnet"

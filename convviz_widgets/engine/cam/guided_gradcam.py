@@ -21,6 +21,6 @@ class GuidedGradCAM(GuidedBackprop):
     paper = "Selvaraju et al., 2017, arXiv:1610.02391"
 
     def explain(self, request: Request) -> np.ndarray:
-        guided = request.tools.input_gradients("guided").gradient(request.image, request.target)
+        guided = request.tools.input_gradients(self.rule).gradient(request.image, request.target)
         cam = upsample(GradCAM().explain(request), guided.shape[:2])
         return saliency_map(guided * cam[..., None])
