@@ -2,17 +2,21 @@
 
 The engine reaches inside a model by editing its layers while it traces a function: wrapping a
 layer's ``call`` to record its output (the idea of Xplique's ``watch_layer``) or to stop there,
-and replacing an activation (logits instead of the softmax, guided or deconvnet ReLUs). This
-reaches layers inside nested models, where building a ``keras.Model`` on an inner layer's output
-fails with "Graph disconnected", and works under ``tf.function`` and ``GradientTape``.
+and running a layer with another activation (logits instead of the softmax, guided or deconvnet
+ReLUs). This reaches layers inside nested models, where building a ``keras.Model`` on an inner
+layer's output fails with "Graph disconnected", and works under ``tf.function`` and
+``GradientTape``.
 
-An edit made by assigning ``layer.call`` would be seen by every thread: a user's ``model(x)``
-in the notebook, while a background thread traces, would return logits instead of
-probabilities or raise the engine's own exceptions. So an edit here is a *thread-local*
-override: while any thread edits a layer, a small dispatcher stands in for the layer's ``call``
-(or ``activation``); it runs the overrides of the thread that is calling, and the layer's own
-``call`` (or activation) in every other thread. The dispatcher is removed when the last edit of
-the layer ends, even when the block raises, and the layer is left exactly as it was.
+An edit made by assigning ``layer.call`` or ``layer.activation`` would be seen by every thread:
+a user's ``model(x)`` in the notebook, while a background thread traces, would return logits
+instead of probabilities or raise the engine's own exceptions. So an edit here is a
+*thread-local* override: while any thread edits a layer, a small dispatcher stands in for the
+layer's ``call``; it runs the overrides of the thread that is calling, and the layer's own
+``call`` in every other thread. Another activation is applied by running the layer class's own
+``call`` on a stand-in of the layer whose ``activation`` differs, so the layer's attributes are
+never assigned (its ``activation``, its config, a ``model.save()`` all stay as they are). The
+dispatcher is removed when the last edit of the layer ends, even when the block raises, and
+the layer is left exactly as it was.
 
 :func:`editing` is the one mechanism; :func:`capture_outputs`, :func:`logits_only`,
 :func:`~convviz_widgets.engine.saliency.relu_backward_rule` and the feature-visualization
@@ -39,7 +43,8 @@ _local = threading.local()
 
 @dataclass(frozen=True)
 class Edit:
-    """One layer's edit: wrap its ``call``, replace its ``call``, or replace its ``activation``.
+    """One layer's edit: wrap its ``call``, replace its ``call``, or run it with another
+    ``activation`` (a replacement of its call that changes only the activation).
 
     A replaced call stands in for the layer's own (the latest replacement wins); wrappers wrap
     whatever call the layer has in this thread, replacements included, so a watcher still sees
@@ -51,9 +56,42 @@ class Edit:
     replace_call: Callable[..., Any] | None = None
     activation: Callable[[Any], Any] | None = None
 
+    def replacement(self) -> Callable[..., Any] | None:
+        """The call standing in for the layer's own, if this edit replaces it."""
+        if self.activation is not None:
+            return with_activation(self.layer, self.activation)
+        return self.replace_call
+
+
+class _WithActivation:
+    """Stands in for a layer inside its class's ``call``: every attribute is the layer's own,
+    but ``activation``."""
+
+    def __init__(self, layer: Any, activation: Callable[[Any], Any]) -> None:
+        object.__setattr__(self, "_layer", layer)
+        object.__setattr__(self, "activation", activation)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, "_layer"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a layer run with another activation is read-only ({name!r}).")
+
+
+def with_activation(layer: Any, activation: Callable[[Any], Any]) -> Callable[..., Any]:
+    """The layer's own ``call`` computed with ``activation`` instead of its own, the layer
+    itself untouched (Dense, Conv and Activation layers read ``self.activation`` in ``call``)."""
+    own_call = type(layer).call
+    stand_in = _WithActivation(layer, activation)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return own_call(stand_in, *args, **kwargs)
+
+    return call
+
 
 def _overrides() -> dict[tuple[int, str], list[Any]]:
-    """This thread's overrides by (layer id, "wrap", "replace" or "activation"), oldest first."""
+    """This thread's overrides by (layer id, "wrap" or "replace"), oldest first."""
     found = getattr(_local, "overrides", None)
     if found is None:
         found = _local.overrides = {}
@@ -77,58 +115,41 @@ class _CallDispatcher:
         return call(*args, **kwargs)
 
 
-class _ActivationDispatcher:
-    """Stands in for ``layer.activation``: this thread's replacement, or the layer's own."""
-
-    def __init__(self, ident: int, own: Callable[[Any], Any]) -> None:
-        self.ident = ident
-        self.own = own
-        self.__name__ = getattr(own, "__name__", "activation")
-
-    def __call__(self, x: Any) -> Any:
-        replacements = _overrides().get((self.ident, "activation"))
-        return (replacements[-1] if replacements else self.own)(x)
-
-
 @dataclass
 class _Installed:
     layer: Any
-    attribute: str
-    previous: Any  # the instance attribute found (``_MISSING`` for a class-level ``call``)
+    previous: Any  # the instance attribute found (``_MISSING`` for the class's own ``call``)
     users: int = 0
 
 
-_INSTALLED: dict[tuple[int, str], _Installed] = {}
+_INSTALLED: dict[int, _Installed] = {}
 
 
-def _install(layer: Any, attribute: str) -> tuple[int, str]:
-    key = (id(layer), attribute)
+def _install(layer: Any) -> int:
+    ident = id(layer)
     with _INSTALL:
-        installed = _INSTALLED.get(key)
+        installed = _INSTALLED.get(ident)
         if installed is None:
-            previous = vars(layer).get(attribute, _MISSING)
-            current = getattr(layer, attribute)
-            dispatcher = (_CallDispatcher(id(layer), current) if attribute == "call"
-                          else _ActivationDispatcher(id(layer), current))
-            installed = _INSTALLED[key] = _Installed(layer, attribute, previous)
-            setattr(layer, attribute, dispatcher)
+            previous = vars(layer).get("call", _MISSING)
+            dispatcher = _CallDispatcher(ident, layer.call)
+            installed = _INSTALLED[ident] = _Installed(layer, previous)
+            layer.call = dispatcher
         installed.users += 1
-    return key
+    return ident
 
 
-def _uninstall(key: tuple[int, str]) -> None:
+def _uninstall(ident: int) -> None:
     with _INSTALL:
-        installed = _INSTALLED[key]
+        installed = _INSTALLED[ident]
         installed.users -= 1
         if installed.users:
             return
-        del _INSTALLED[key]
-        layer, attribute = installed.layer, installed.attribute
+        del _INSTALLED[ident]
         if installed.previous is _MISSING:
             # Dropping the instance attribute brings back the class's own ``call``.
-            vars(layer).pop(attribute, None)
+            vars(installed.layer).pop("call", None)
         else:
-            setattr(layer, attribute, installed.previous)
+            installed.layer.call = installed.previous
 
 
 @contextmanager
@@ -137,17 +158,20 @@ def editing(edits: Iterable[Edit]) -> Iterator[int]:
     as they are. Yields how many layers were edited.
 
     Edits of one layer nest: a call wrapper added later wraps the earlier ones, a later
-    replacement (of the call or the activation) wins over an earlier one. Every edit is undone
-    on exit, even when the block raises.
+    replacement wins over an earlier one. Every edit is undone on exit, even when the block
+    raises.
 
     Examples
     --------
     >>> import keras, numpy as np
     >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
     >>> dense = model.layers[-1]
-    >>> with editing([Edit(dense, activation=lambda x: x)]):
-    ...     logits = model(np.ones((1, 2), "float32"))
-    >>> "activation" in vars(dense) and dense.activation is keras.activations.softmax
+    >>> x = np.array([[1.0, -1.0]], "float32")
+    >>> with editing([Edit(dense, activation=lambda logits: logits)]):
+    ...     logits = model(x)
+    >>> bool(np.allclose(keras.ops.softmax(logits), model(x)))
+    True
+    >>> dense.activation is keras.activations.softmax and "call" not in vars(dense)
     True
     """
     overrides = _overrides()
@@ -156,14 +180,13 @@ def editing(edits: Iterable[Edit]) -> Iterator[int]:
     try:
         for edit in edits:
             edited += 1
-            for kind, value in (("wrap", edit.wrap_call), ("replace", edit.replace_call),
-                                ("activation", edit.activation)):
+            for kind, value in (("wrap", edit.wrap_call), ("replace", edit.replacement())):
                 if value is None:
                     continue
-                installed = _install(edit.layer, "activation" if kind == "activation" else "call")
-                stack = overrides.setdefault((id(edit.layer), kind), [])
+                ident = _install(edit.layer)
+                stack = overrides.setdefault((ident, kind), [])
                 stack.append(value)
-                undo.append(_popper(overrides, (id(edit.layer), kind), stack, installed))
+                undo.append(_popper(overrides, (ident, kind), stack))
         yield edited
     finally:
         for restore in reversed(undo):
@@ -171,12 +194,12 @@ def editing(edits: Iterable[Edit]) -> Iterator[int]:
 
 
 def _popper(overrides: dict[tuple[int, str], list[Any]], key: tuple[int, str],
-            stack: list[Any], installed: tuple[int, str]) -> Callable[[], None]:
+            stack: list[Any]) -> Callable[[], None]:
     def restore() -> None:
         stack.pop()
         if not stack:
             overrides.pop(key, None)
-        _uninstall(installed)
+        _uninstall(key[0])
 
     return restore
 
@@ -184,7 +207,7 @@ def _popper(overrides: dict[tuple[int, str], list[Any]], key: tuple[int, str],
 def is_edited(layer: Any) -> bool:
     """Whether some thread is editing ``layer`` right now."""
     with _INSTALL:
-        return any(key[0] == id(layer) for key in _INSTALLED)
+        return id(layer) in _INSTALLED
 
 
 @contextmanager

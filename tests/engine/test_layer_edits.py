@@ -112,3 +112,27 @@ def test_capture_records_outputs_of_nested_layers_by_path():
     with capture_outputs(probe.layers) as captured:
         model(np.ones((1, 4, 4, 1), "float32"))
     assert set(captured) == {info.path for info in probe.layers}
+
+
+def test_the_users_model_can_be_saved_while_another_thread_edits_it(tmp_path):
+    model = cam_model()
+    dense = model.get_layer("predictions")
+    inside, release = threading.Event(), threading.Event()
+
+    def editor():
+        with editing([Edit(dense, activation=lambda x: x)]):
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=editor)
+    thread.start()
+    assert inside.wait(10)
+    try:
+        assert dense.activation is keras.activations.softmax  # never assigned
+        model.save(tmp_path / "model.keras")
+    finally:
+        release.set()
+        thread.join(10)
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    batch = IMAGE[None].astype("float32")
+    np.testing.assert_allclose(reloaded(batch), model(batch), rtol=1e-6)
