@@ -85,3 +85,14 @@ def test_channel_orders():
     assert render.order_channels(MAPS, "max").tolist() == [1, 0, 2]
     with pytest.raises(ValueError, match="unknown channel order"):
         render.order_channels(MAPS, "size")
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 7, 64, 1001])
+def test_reducing_rows_by_halving_equals_numpys_reduction(rows):
+    from convviz_widgets.engine.render import reduce_rows
+
+    values = np.random.default_rng(rows).normal(size=(rows, 5)).astype(np.float32)
+    np.testing.assert_array_equal(reduce_rows(values, np.minimum), values.min(axis=0))
+    np.testing.assert_array_equal(reduce_rows(values, np.maximum), values.max(axis=0))
+    values[rows // 2, 3] = np.nan  # NaN propagates, as in values.max(axis=0)
+    assert np.isnan(reduce_rows(values, np.maximum)[3])
