@@ -59,7 +59,7 @@ def test_corrupt_truncated_and_foreign_files_are_skipped_counted_and_recomputed(
     assert next(steps).finished == ()  # nothing usable on disk, and nothing raised
     assert cache.bad_entries == 3
     assert cache.last_bad_entry.startswith(f"the cache file '{key(model, 2)}.npz' was skipped (it "
-                                           "holds ['weights.npy'], not ['history.npy', ")
+                                           "holds ['weights'], not ['history', ")
     recomputed = finished(steps)
     for pattern in good:
         np.testing.assert_array_equal(recomputed[pattern.filter].image, pattern.image)

@@ -12,17 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from ..cache import ByteLRU
 from ..files import write_whole
 from ..layers import LayerInfo, discover_layers
+from ..npz import BadArchive, read_npz
 from ..weights import weights_watch
 from .objectives import channels, neurons
 from .optimize import Cancel, StepRecord, dead_mask, to_display, visualizer_for
@@ -32,7 +32,6 @@ from .settings import TUTORIAL, FeatVisSettings, preset
 #: a 2048 × 2048 RGBA float32 image. Patterns have the model's input size (a few hundred pixels
 #: a side), so this is generous; with the size known, the bound is that image plus 1 MiB.
 MAX_PATTERN_BYTES = 64 * 2**20
-_MEMBERS = ("history.npy", "image.npy", "meta.npy")
 _META_TYPES = {"layer": str, "filter": int, "dead": bool, "display": str}
 _DISPLAYS = ("deprocess", "clip")
 
@@ -91,28 +90,8 @@ class FilterPattern:
         return int(self.image.nbytes + self.history.nbytes)
 
 
-class BadPatternFile(ValueError):
+class BadPatternFile(BadArchive):
     """A pattern file that is not one this cache wrote for the key it was asked for."""
-
-
-def _read_npy(stream: IO[bytes], stored: int) -> np.ndarray:
-    """An array from a ``.npy`` stream, its header checked before anything is allocated."""
-    version = np.lib.format.read_magic(stream)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-    else:
-        raise BadPatternFile(f"unknown .npy version {version}")
-    if dtype.hasobject:
-        raise BadPatternFile("it holds Python objects")
-    size = math.prod(shape) * dtype.itemsize
-    if size > stored:
-        raise BadPatternFile(f"an array header claims {size} bytes but {stored} are stored")
-    data = stream.read(size)
-    if len(data) != size:
-        raise BadPatternFile("it is truncated")
-    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C").copy()
 
 
 def read_pattern(path: Path, layer: str | None = None, index: int | None = None,
@@ -130,19 +109,10 @@ def read_pattern(path: Path, layer: str | None = None, index: int | None = None,
         For any file that is not such a pattern.
     """
     limit = MAX_PATTERN_BYTES if shape is None else 4 * math.prod(shape) + 2**20
-    with zipfile.ZipFile(path) as archive:
-        members = archive.infolist()
-        names = tuple(sorted(member.filename for member in members))
-        if names != _MEMBERS:
-            raise BadPatternFile(f"it holds {list(names)}, not {list(_MEMBERS)}")
-        total = sum(member.file_size for member in members)
-        if total > limit:
-            raise BadPatternFile(f"it unpacks to {total} bytes, more than the {limit} a pattern "
-                                 "of this size takes")
-        arrays = {}
-        for member in members:
-            with archive.open(member) as stream:
-                arrays[member.filename[:-4]] = _read_npy(stream, member.file_size)
+    try:
+        arrays = read_npz(path, limit, names=("history", "image", "meta"))
+    except BadArchive as err:
+        raise BadPatternFile(str(err)) from None
     image, history, meta = arrays["image"], arrays["history"], _meta(arrays["meta"])
     if image.dtype != np.float32 or image.ndim != 3 or image.shape[2] not in (1, 3) or (
             shape is not None and image.shape != tuple(shape)):
