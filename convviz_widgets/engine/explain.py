@@ -56,7 +56,6 @@ class Explainer:
         self._input_gradients: dict[str, InputGradients] = {}
         self._scorer: Scorer | None = None
         self._results: ByteLRU[CAMResult] = ByteLRU(cache_bytes)
-        self._version = -1
         self._building = threading.RLock()
 
     @property
@@ -155,9 +154,6 @@ class Explainer:
 
     def _key(self, version: int, image: ImageInput, info: LayerInfo, target: Target,
              method: Method) -> tuple:
-        if version != self._version:
-            self._results.clear()  # maps of other weights are never served again
-            self._version = version
         return (version, image.key, info.path if method.uses_layer else None, target,
                 repr(method), method.name)
 

@@ -127,7 +127,6 @@ class LayerGradients:
         self._functions: dict[str, Any] = {}
         self._rows: dict[tuple[int, str, Target], Hashable] = {}  # -> key of its batch
         self._cache: ByteLRU[GradientRecord] = ByteLRU(cache_bytes, on_evict=self._forget_rows)
-        self._version = -1
         self.backward_passes = 0
 
     @property
@@ -183,11 +182,7 @@ class LayerGradients:
         return targets
 
     def _current_version(self) -> int:
-        version = self.probe.weights.check()
-        if version != self._version:
-            self._cache.clear()  # answers for other weights: never served again
-            self._version = version
-        return version
+        return self.probe.weights.check()
 
     def _channel_checked(self, target: Target) -> Target:
         """A channel target addressed by the layer's full path, its index checked."""

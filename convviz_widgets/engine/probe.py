@@ -112,7 +112,6 @@ class ActivationProbe:
             raise ValueError("the model has no layers to look inside.")
         self.weights: WeightsWatch = weights_watch(model)
         self._cache: ByteLRU[ActivationRecord] = ByteLRU(cache_bytes)
-        self._version = -1
         self._extractor: Any = None
         self._heads: list[OutputHead] | None = None
         self._explainers: dict[int, Explainer] = {}
@@ -178,11 +177,9 @@ class ActivationProbe:
     def run(self, image: ImageSource | ImageInput) -> ActivationRecord:
         """All layer outputs for ``image``: from the cache, or from one forward pass."""
         prepared = self.prepare(image)
-        version = self.weights.check()
-        if version != self._version:
-            self._cache.clear()  # passes of other weights are never served again
-            self._version = version
-        key = (version, prepared.key)
+        # Keyed by the weights' version: passes of other weights are never served, and those
+        # of weights shown again (an earlier epoch of a timeline) are, while the LRU holds them.
+        key = (self.weights.check(), prepared.key)
         record = self._cache.get(key)
         if record is None:
             record = self._forward(prepared)

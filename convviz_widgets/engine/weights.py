@@ -49,7 +49,10 @@ class WeightsWatch:
     Attributes
     ----------
     version : int
-        Increases by one each time a check finds different weights; caches key by it.
+        The weights' version; caches key by it. A check that finds weights not seen before
+        gives a new version; weights seen before (a training timeline scrubbed back to an
+        earlier epoch) get their earlier version back, so caches still holding their results
+        serve them again.
 
     Examples
     --------
@@ -57,10 +60,17 @@ class WeightsWatch:
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     >>> watch = WeightsWatch(model)
     >>> first = watch.check()
-    >>> model.set_weights([w + 1 for w in model.get_weights()])
+    >>> old = model.get_weights()
+    >>> model.set_weights([w + 1 for w in old])
     >>> watch.check() == first + 1
     True
+    >>> model.set_weights(old)
+    >>> watch.check() == first
+    True
     """
+
+    #: How many distinct weight states keep their version (oldest forgotten first).
+    REMEMBERED = 1024
 
     def __init__(self, model: Any) -> None:
         self.model = model
@@ -70,6 +80,9 @@ class WeightsWatch:
         self._identities: tuple[int, ...] = ()
         self._sampler: Any = None
         self._sample: np.ndarray | None = None
+        self._digest = b""
+        self._versions: dict[bytes, int] = {}  # sample digest -> its version
+        self._next = 1
         self._fingerprint: tuple[int, str] | None = None
         self._pins = threading.local()
 
@@ -97,10 +110,9 @@ class WeightsWatch:
             variables = tuple(self.model.weights)
             identities = tuple(map(id, variables))
             if identities != self._identities or self._sampler is None:
-                # New variables (a rebuilt layer): a new sampler, and a change of weights.
+                # New variables (a rebuilt layer): a new sampler, and nothing known holds.
                 if self._sampler is not None:
-                    self._sample = None
-                    self.version += 1
+                    self._forget()
                 self._identities, self._sampler = identities, self._build_sampler(variables)
             sample = np.asarray(self._sampler())
             optimizer = getattr(self.model, "optimizer", None)
@@ -108,17 +120,30 @@ class WeightsWatch:
             if iterations is not None:
                 sample = np.append(sample, np.float64(int(iterations)))
             self.checks += 1
-            if self._sample is not None and not _same(sample, self._sample):
-                self.version += 1
             self._sample = sample
+            digest = hashlib.blake2b(sample.tobytes(), digest_size=16).digest()
+            if digest != self._digest:
+                self._digest = digest
+                self.version = self._versions.get(digest) or self._new_version(digest)
             return self.version
 
     def changed(self) -> int:
-        """Declare the weights changed (after editing elements a check may not sample)."""
+        """Declare the weights changed (after editing elements a check may not sample): a new
+        version, and no earlier one is given back from then on."""
         with self._lock:
-            self.version += 1
-            self._sample = None
+            self._forget()
             return self.version
+
+    def _new_version(self, digest: bytes) -> int:
+        version, self._next = self._next, self._next + 1
+        self._versions[digest] = version
+        while len(self._versions) > self.REMEMBERED:
+            del self._versions[next(iter(self._versions))]
+        return version
+
+    def _forget(self) -> None:
+        self._versions.clear()
+        self.version = self._new_version(self._digest)
 
     def fingerprint(self) -> str:
         """A digest of every weight's values, shape and dtype (exact; recomputed only after a
@@ -148,10 +173,6 @@ class WeightsWatch:
             return tf.concat(parts, axis=0)
 
         return tf.function(sample)
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
 
 
 _WATCHES: PerModel[WeightsWatch] = PerModel(lambda model, _preprocess: WeightsWatch(model))

@@ -47,12 +47,12 @@ def test_the_watch_sees_fit_set_weights_and_layer_set_weights_and_nothing_else()
 def test_a_large_variable_is_sampled_at_fixed_positions_that_an_edit_of_all_weights_hits():
     model = keras.Sequential([keras.Input((1000,)), keras.layers.Dense(300)])
     watch = WeightsWatch(model)
-    watch.check()
+    first = watch.check()
     kernel = model.layers[0].kernel
     assert watch._sample.size < kernel.shape[0] * kernel.shape[1] // 100
     assert watch._sample.size <= (SAMPLES_PER_VARIABLE + 1) * 2
     kernel.assign(kernel.numpy() * 0.5)
-    assert watch.check() == 1
+    assert watch.check() == first + 1
 
 
 def test_activations_cams_and_gradients_follow_set_weights_on_a_shared_probe():
@@ -130,3 +130,19 @@ def test_one_widget_change_checks_the_weights_once():
         before = watch.checks
         change()
         assert watch.checks - before == 1
+
+
+def test_weights_shown_again_get_their_version_back_and_their_cached_pass():
+    model = rgb_cam_model()
+    probe = ActivationProbe(model)
+    first_weights = model.get_weights()
+    first = probe.activations(IMAGE, "conv").copy()
+    scaled(model, 2.0)
+    np.testing.assert_allclose(probe.activations(IMAGE, "conv"), 2 * first, rtol=1e-6)
+    assert probe.forward_passes == 2
+    model.set_weights(first_weights)
+    np.testing.assert_array_equal(probe.activations(IMAGE, "conv"), first)
+    assert probe.forward_passes == 2  # served from the cache: those weights were seen before
+    probe.weights.changed()  # after surgery the cache cannot vouch for anything
+    probe.activations(IMAGE, "conv")
+    assert probe.forward_passes == 3
