@@ -246,3 +246,28 @@ def featvis_nested_model(tripwire: bool = True):
          keras.layers.Dense(1, name="score", kernel_initializer="ones")],
         name="outer",
     )
+
+
+def small_classifier(name: str = "small"):
+    """(8, 8, 3) → "conv" (3×3, 4 filters, relu, seeded) → "conv2" (3×3, 4, relu) → "gap" →
+    "predictions" dense(2, softmax): trains in a fraction of a second per epoch."""
+    import keras
+
+    initializer = keras.initializers.GlorotUniform(seed=3)
+    inputs = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv",
+                            kernel_initializer=initializer)(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv2",
+                            kernel_initializer=initializer)(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(2, activation="softmax", name="predictions",
+                                 kernel_initializer=initializer)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def small_training_data(n: int = 64):
+    """Images whose class is whether the red channel outweighs the green one."""
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 1, (n, 8, 8, 3)).astype(np.float32)
+    labels = (images[..., 0].mean(axis=(1, 2)) > images[..., 1].mean(axis=(1, 2))).astype(int)
+    return images, np.eye(2, dtype=np.float32)[labels]

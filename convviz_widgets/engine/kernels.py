@@ -133,6 +133,7 @@ def kernel_tiles(
     mode: str = "auto",
     scale: str = "layer",
     inputs: Sequence[int] | None = None,
+    kernel: np.ndarray | None = None,
 ) -> KernelTiles:
     """Tiles of a conv layer's kernels, one per filter (or per filter and input channel).
 
@@ -154,6 +155,9 @@ def kernel_tiles(
         at 0.5 and ±(largest magnitude in the layer) at 0 and 1, for diverging colormaps.
     inputs : sequence of int, optional
         Input channels shown in ``"channels"`` mode (default: all).
+    kernel : numpy.ndarray, optional
+        Values to show instead of the layer's current kernel, ``(kh, kw, inputs, filters)``
+        (the kernel recorded at an epoch of a training timeline, say).
 
     Returns
     -------
@@ -179,7 +183,13 @@ def kernel_tiles(
         raise ValueError(f"unknown kernel mode {mode!r}; use one of {', '.join(MODES)}.")
     if scale not in SCALES:
         raise ValueError(f"unknown kernel scale {scale!r}; use one of {', '.join(SCALES)}.")
-    kernel = conv_kernel(layer)  # (kh, kw, I, F)
+    current = conv_kernel(layer)  # (kh, kw, I, F)
+    if kernel is None:
+        kernel = current
+    elif np.shape(kernel) != current.shape:
+        raise ValueError(f"the kernel given has shape {np.shape(kernel)}, not the layer's "
+                         f"{current.shape}.")
+    kernel = np.asarray(kernel, np.float32)
     in_channels, out_channels = kernel.shape[2], kernel.shape[3]
     if mode == "auto":
         mode = {3: "rgb", 1: "channels"}.get(in_channels, "norm")

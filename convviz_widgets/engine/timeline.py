@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,7 +242,7 @@ class Timeline:
                                      f"{tuple(spec['shape'])}")
             values = [v.astype(spec["dtype"], copy=False)
                       for v, spec in zip(values, self._specs, strict=True)]
-        except (BadArchive, KeyError, OSError, ValueError, EOFError) as err:
+        except (BadArchive, KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             reason = (f"the checkpoint of epoch {epoch} ({checkpoint.file}) cannot be read "
                       f"({err}); it is left out")
             self.skipped[epoch] = reason

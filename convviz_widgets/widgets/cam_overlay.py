@@ -26,13 +26,15 @@ from ..engine.render import (
     heatmap_overlay,
 )
 from ..engine.targets import BinaryTarget, ClassTarget, Target
+from ..engine.timeline import Timeline
 from .base import ConvvizWidget, InvalidValue, PictureFigure, probe_for
 from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
+from .epochs import EpochControls, with_timeline
 
 OVERLAY_COLORMAPS = ("jet", "turbo", "inferno", "viridis", "gray")
 
 
-class CAMOverlay(ConvvizWidget):
+class CAMOverlay(EpochControls, ConvvizWidget):
     """Explanation heat maps over the image, for any class, any conv layer and any method.
 
     The top-k classes' gradients for every conv layer come from one batched forward and
@@ -68,6 +70,9 @@ class CAMOverlay(ConvvizWidget):
         Number of classes in the bar chart (default 5).
     input_shape : (height, width, channels), optional
         For subclassed models whose input size Keras cannot tell.
+    timeline : Timeline, optional
+        A recorded training of ``model`` (or pass the timeline as ``model``): an ``epoch``
+        slider and the training curves appear; the class chosen stays while epochs change.
 
     Examples
     --------
@@ -91,7 +96,9 @@ class CAMOverlay(ConvvizWidget):
                  preprocess: Callable[[np.ndarray], Any] | None = None,
                  class_names: Sequence[str] | None = None, *, output: int | str | None = None,
                  top_k: int = 5, display_size: int = 320,
-                 input_shape: tuple[int | None, ...] | None = None) -> None:
+                 input_shape: tuple[int | None, ...] | None = None,
+                 timeline: Timeline | None = None) -> None:
+        model, timeline = with_timeline(model, timeline)
         self.probe = probe_for(model, preprocess, input_shape)
         self.explainer = self.probe.explainer(output)
         self.head = self.explainer.head
@@ -112,10 +119,12 @@ class CAMOverlay(ConvvizWidget):
         self._overlay: np.ndarray | None = None
         self.curves: CausalCurves | None = None
         super().__init__()
+        self._setup_epochs(timeline)
         self._build_controls(units)
         self.children = self._layout()
         self.add_class("convviz-cam-overlay")
         with self._batch():
+            self._start_epochs()
             self.method = method
             self.layer = layer if layer is not None else self._layers[-1]
             self.image = image if image is not None else "cat"
@@ -189,6 +198,7 @@ class CAMOverlay(ConvvizWidget):
     def _layout(self) -> list[widgets.Widget]:
         return [
             self.images.box,
+            *([self.epoch_box] if self.epoch_box is not None else []),
             widgets.HBox([self.layer_slider, self.layer_label]),
             widgets.HBox([self.class_box, self.method_picker, self.run_button,
                           self.cancel_button, self.progress]),
@@ -252,20 +262,37 @@ class CAMOverlay(ConvvizWidget):
             return
         self._input, self._pending = self._pending, None
         try:
-            with self.probe.weights.pinned():
-                probabilities = self._probabilities()
-                if self.binary:
-                    self._top = [0, 1]
-                else:
-                    targets = self.explainer.layer_gradients.compute_top_k(self._input,
-                                                                           self.top_k)
-                    self._top = [t.index for t in targets]
-            self._show_classes(probabilities)
+            self._rank_classes()
             with self._batch():
                 self.class_index = self._top[0] if self._chosen is None else self._chosen
         except Exception as err:  # the widget must stay usable
             self._show_error(err)
         self._refresh()
+
+    def _weights_changed(self) -> None:
+        """Another epoch of the timeline: new top classes, the class explained kept."""
+        if self._input is None:
+            return
+        try:
+            self._rank_classes()
+            if self.class_index in self._top:
+                self.bars.selected = [self._top.index(self.class_index)]
+        except Exception as err:  # the widget must stay usable
+            self._show_error(err)
+        self._refresh()
+
+    def _rank_classes(self) -> None:
+        """The top classes for the image and the weights shown, one batched pass for their
+        gradients, and the bars."""
+        assert self._input is not None
+        with self.probe.weights.pinned():
+            probabilities = self._probabilities()
+            if self.binary:
+                self._top = [0, 1]
+            else:
+                targets = self.explainer.layer_gradients.compute_top_k(self._input, self.top_k)
+                self._top = [t.index for t in targets]
+        self._show_classes(probabilities)
 
     @observe("layer", "class_index", "method", "alpha", "cmap", "show_curves")
     def _on_view_change(self, change: dict[str, Any]) -> None:

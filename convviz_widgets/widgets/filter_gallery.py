@@ -27,10 +27,12 @@ from ..engine.featvis.optimize import to_display
 from ..engine.kernels import kernel_tiles
 from ..engine.layers import LayerInfo
 from ..engine.render import SEPARATOR_COLOR, apply_colormap, encode_png, enlarge, mosaic
+from ..engine.timeline import Timeline
 from .base import ConvvizWidget, InvalidValue, PictureFigure, probe_for
+from .epochs import EpochControls, with_timeline
 from .paging import Paged
 
-MODES = ("patterns", "weights")
+MODES = ("patterns", "weights", "weights by epoch")
 #: Grey of a tile whose pattern has not been computed yet.
 PENDING_GREY = 200
 #: Seconds between two redraws of the streamed preview (each redraw sends one PNG).
@@ -46,17 +48,19 @@ def fit_tile(picture: np.ndarray, tile: int) -> np.ndarray:
     return np.asarray(Image.fromarray(picture).resize((tile, tile), resample))
 
 
-def kernel_pictures(layer: LayerInfo, filters: list[int]) -> np.ndarray:
+def kernel_pictures(layer: LayerInfo, filters: list[int], kernel: np.ndarray | None = None
+                    ) -> np.ndarray:
     """One uint8 RGB picture ``(F, kh, kw, 3)`` per filter: colour for a first RGB layer, else
-    the L2 norm over input channels in gray; scaled over the whole layer (seed S3)."""
-    tiles = kernel_tiles(layer, filters)
+    the L2 norm over input channels in gray; scaled over the whole layer (seed S3). ``kernel``
+    shows other values than the layer's current ones (an epoch of a timeline)."""
+    tiles = kernel_tiles(layer, filters, kernel=kernel)
     values = tiles.values[:, 0] if tiles.mode == "channels" else tiles.values
     if tiles.mode == "rgb":
         return (values * 255.0 + 0.5).astype(np.uint8)
     return apply_colormap(values, "gray")
 
 
-class FilterGallery(Paged, ConvvizWidget):
+class FilterGallery(EpochControls, Paged, ConvvizWidget):
     """The filters of a Keras conv layer: raw kernel weights, or the input patterns that
     maximize each filter (activation maximization), computed batched and streamed live.
 
@@ -92,6 +96,10 @@ class FilterGallery(Paged, ConvvizWidget):
         its own: what it shows comes from this cache, bounded by its byte budget.
     input_shape : (height, width, channels), optional
         For subclassed models whose input size Keras cannot tell.
+    timeline : Timeline, optional
+        A recorded training of ``model`` (or pass the timeline as ``model``): an ``epoch``
+        slider and the training curves appear; patterns are cached per epoch's weights, and
+        mode ``"weights by epoch"`` shows the page's kernels at every recorded epoch at once.
 
     Examples
     --------
@@ -107,7 +115,9 @@ class FilterGallery(Paged, ConvvizWidget):
 
     layer = Unicode(help="Path of the conv layer shown, e.g. 'block3_conv1'.")
     filter = Int(0, help="Filter shown enlarged in the focus view.")
-    mode = Enum(MODES, default_value="patterns", help="'patterns' or 'weights'.")
+    mode = Enum(MODES, default_value="patterns",
+                help="'patterns', 'weights', or 'weights by epoch' (with a timeline: one row of "
+                     "the page's kernels per recorded epoch).")
     preset = Enum(tuple(PRESETS), default_value="tutorial",
                   help="Optimization settings: " + ", ".join(PRESETS) + ".")
     page_size = Int(16, help="Filters per page.")
@@ -126,7 +136,9 @@ class FilterGallery(Paged, ConvvizWidget):
         tile: int = 80,
         cache: PatternCache | None = None,
         input_shape: tuple[int | None, ...] | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
+        model, timeline = with_timeline(model, timeline)
         self.probe = probe_for(model, preprocess, input_shape)
         self._convs: list[LayerInfo] = [
             info for info in self.probe.spatial_layers
@@ -143,10 +155,12 @@ class FilterGallery(Paged, ConvvizWidget):
         self._picture: np.ndarray | None = None
         self._lock = threading.RLock()
         super().__init__()
+        self._setup_epochs(timeline)
         self._build_controls()
         self.children = self._layout()
         self.add_class("convviz-filter-gallery")
         with self._batch():
+            self._start_epochs()
             self.page_size, self.columns = page_size, columns
             self.mode, self.preset = mode, preset
             self.layer = layer if layer is not None else self._convs[-1].path
@@ -160,7 +174,8 @@ class FilterGallery(Paged, ConvvizWidget):
             layout=widgets.Layout(width="360px"))
         self.page_slider = widgets.IntSlider(0, 0, 0, description="page")
         self.page_slider.add_class("convviz-gallery-page-slider")
-        self.mode_picker = widgets.ToggleButtons(options=list(MODES),
+        self.mode_picker = widgets.ToggleButtons(options=list(
+            MODES if self.timeline is not None else MODES[:2]),
                                                  style={"button_width": "90px"})
         self.preset_picker = widgets.Dropdown(options=list(PRESETS), description="preset",
                                               layout=widgets.Layout(width="200px"))
@@ -198,6 +213,7 @@ class FilterGallery(Paged, ConvvizWidget):
                                             self.focus_kernel.figure]), self.curve_chart],
                              layout=widgets.Layout(margin="0 0 0 12px"))
         return [
+            *([self.epoch_box] if self.epoch_box is not None else []),
             widgets.HBox([self.layer_picker, self.mode_picker]),
             widgets.HBox([self.page_slider, self.preset_picker]),
             widgets.HBox([self.run_button, self.cancel_button, self.progress]),
@@ -241,12 +257,29 @@ class FilterGallery(Paged, ConvvizWidget):
     def _on_view(self, change: dict[str, Any]) -> None:
         self._refresh()
 
+    @validate("mode")
+    def _validate_mode(self, proposal: dict[str, Any]) -> str:
+        with self._rejecting_bad_values():
+            if proposal["value"] == "weights by epoch" and self.timeline is None:
+                raise ValueError("'weights by epoch' needs a recorded training: give the gallery "
+                                 "a timeline, FilterGallery(Timeline(folder), ...).")
+        return str(proposal["value"])
+
+    def _weights_changed(self) -> None:
+        self._select()
+
+    def _grid_columns(self) -> int:
+        """Tiles per row of the grid shown: one row per epoch in ``"weights by epoch"``."""
+        if self.mode == "weights by epoch":
+            return max(1, len(self.page_filters()))
+        return self.columns
+
     def _on_grid_click(self, x: float, y: float) -> None:
-        step = self.tile + 1
+        step, columns = self.tile + 1, self._grid_columns()
         column, row = int(x // step), int(y // step)
-        if column >= self.columns or x % step >= self.tile or y % step >= self.tile:
+        if column >= columns or x % step >= self.tile or y % step >= self.tile:
             return
-        index = row * self.columns + column
+        index = column if self.mode == "weights by epoch" else row * columns + column
         filters = self.page_filters()
         if 0 <= index < len(filters):
             self.filter = int(filters[index])
@@ -335,6 +368,12 @@ class FilterGallery(Paged, ConvvizWidget):
         filters = self.page_filters()
         if self.mode == "weights":
             pictures = kernel_pictures(self.probe.layer(self.layer), filters)
+        elif self.mode == "weights by epoch":
+            assert self.timeline is not None
+            info = self.probe.layer(self.layer)
+            pictures = np.concatenate([
+                kernel_pictures(info, filters, self.timeline.kernel(epoch, info.layer.kernel))
+                for epoch in self.timeline.epochs])
         else:
             blank = np.full((self.tile, self.tile, 3), PENDING_GREY, np.uint8)
             pictures = []
@@ -351,7 +390,8 @@ class FilterGallery(Paged, ConvvizWidget):
             with self.probe.weights.pinned():
                 with self._lock:
                     tiles = self._tiles()
-                self._picture = mosaic(tiles, self.columns, gap=1, fill=SEPARATOR_COLOR)
+                self._picture = mosaic(tiles, self._grid_columns(), gap=1,
+                                       fill=SEPARATOR_COLOR)
                 height, width = self._picture.shape[:2]
                 self.grid.show(encode_png(self._picture), width, height)
                 self._draw_focus()

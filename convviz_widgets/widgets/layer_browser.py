@@ -24,12 +24,14 @@ from ..engine.render import (
     render_channel_grid,
     scaling,
 )
+from ..engine.timeline import Timeline
 from .base import ConvvizWidget, PictureFigure, colorscale_colors, probe_for
 from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
+from .epochs import EpochControls, with_timeline
 from .paging import Paged
 
 
-class LayerBrowser(Paged, ConvvizWidget):
+class LayerBrowser(EpochControls, Paged, ConvvizWidget):
     """Browse the feature maps of every conv and pool layer of a Keras model, live.
 
     One forward pass per image serves every layer (see
@@ -58,6 +60,9 @@ class LayerBrowser(Paged, ConvvizWidget):
         Approximate width of the channel grid in pixels (default 640).
     input_shape : (height, width, channels), optional
         For subclassed models whose input size Keras cannot tell.
+    timeline : Timeline, optional
+        A recorded training of ``model`` (or pass the timeline as ``model``): an ``epoch``
+        slider and the training curves appear, and the grid follows the epoch.
 
     Examples
     --------
@@ -93,7 +98,9 @@ class LayerBrowser(Paged, ConvvizWidget):
         norm: str = "channel",
         order: str = "index",
         input_shape: tuple[int | None, ...] | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
+        model, timeline = with_timeline(model, timeline)
         self.probe = probe_for(model, preprocess, input_shape)
         self._spatial: list[LayerInfo] = self.probe.spatial_layers
         if not self._spatial:
@@ -107,6 +114,7 @@ class LayerBrowser(Paged, ConvvizWidget):
         self._info: LayerInfo = self._spatial[0]
         self._grid: ChannelGrid | None = None
         super().__init__()
+        self._setup_epochs(timeline)
         self._build_controls()
         self.children = self._layout()
         self.add_class("convviz-layer-browser")
@@ -116,6 +124,7 @@ class LayerBrowser(Paged, ConvvizWidget):
             self.layer = layer if layer is not None else self._default_layer()
             self.image = image if image is not None else "cat"
             self._link_controls()
+            self._start_epochs()
         self._refresh()
 
     # -- controls -----------------------------------------------------------------------------
@@ -170,6 +179,7 @@ class LayerBrowser(Paged, ConvvizWidget):
     def _layout(self) -> list[widgets.Widget]:
         return [
             self.images.box,
+            *([self.epoch_box] if self.epoch_box is not None else []),
             widgets.HBox([self.layer_slider, self.layer_picker]),
             widgets.HBox([self.page_slider, self.cmap_picker, self.order_picker]),
             self.norm_picker,
@@ -239,6 +249,9 @@ class LayerBrowser(Paged, ConvvizWidget):
     def _on_image(self, change: dict[str, Any]) -> None:
         if self._pending is not None:
             self._input, self._pending = self._pending, None
+        self._refresh()
+
+    def _weights_changed(self) -> None:
         self._refresh()
 
     def _on_layer_slider(self, change: dict[str, Any]) -> None:
