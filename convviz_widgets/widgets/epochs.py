@@ -14,8 +14,7 @@ from typing import Any
 import bqplot
 import ipywidgets as widgets
 import numpy as np
-import traitlets
-from traitlets import HasTraits, Int, observe, validate
+from traitlets import HasTraits, Int, TraitError, observe, validate
 
 from ..engine.timeline import Timeline
 
@@ -71,7 +70,7 @@ class EpochControls(HasTraits):
         """Show the timeline's current epoch (its last one if none is shown yet)."""
         if self.timeline is None:
             return
-        traitlets.link((self, "epoch"), (self.epoch_slider, "value"))
+        self.epoch_slider.observe(self._on_epoch_slider, "value")
         shown = self.timeline.epoch
         self.epoch = shown if shown is not None else self.timeline.epochs[-1]
         if self.timeline.epoch != self.epoch:
@@ -83,16 +82,35 @@ class EpochControls(HasTraits):
             if self.timeline is None:
                 raise ValueError("this widget has no timeline; give it one: "
                                  "LayerBrowser(Timeline(folder), ...).")
-            self.timeline.checkpoint(proposal["value"])  # a sentence if it is not recorded
+            # A sentence if the epoch is not recorded or its file cannot be read (the file is
+            # read here, once: showing it then takes the weights from memory).
+            self.timeline.weights(proposal["value"])
         return int(proposal["value"])
 
     @observe("epoch")
     def _on_epoch(self, change: dict[str, Any]) -> None:
-        if self.timeline is not None and self.timeline.epoch != change["new"]:
-            try:
-                self.timeline.show(change["new"])
-            except ValueError as err:  # an unreadable checkpoint: say so, keep working
-                self._show_error(err)  # type: ignore[attr-defined]
+        if self.timeline is None:
+            return
+        if self.epoch_slider.value != change["new"]:
+            self.epoch_slider.value = change["new"]
+        if self.timeline.epoch != change["new"]:
+            self.timeline.show(change["new"])
+
+    _fixing_slider = False
+
+    def _on_epoch_slider(self, change: dict[str, Any]) -> None:
+        assert self.timeline is not None
+        if self._fixing_slider:
+            return
+        try:
+            self.epoch = change["new"]
+        except TraitError:  # shown in the status line: the slider goes back to what is shown
+            self._fixing_slider = True
+            try:  # without a damaged checkpoint (new options move the value: put it back)
+                self.epoch_slider.options = self.timeline.epochs
+                self.epoch_slider.value = self.epoch
+            finally:
+                self._fixing_slider = False
 
     def _follow_timeline(self, epoch: int) -> None:
         """Called by the timeline after it showed ``epoch`` (from this widget or another)."""
