@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from traitlets import Bool, Float, Int, Unicode, observe, validate
 
 from .. import zoo
 from ..engine.cam import METHODS, CAMResult, Cancelled, get_method
+from ..engine.compare import DIFFERENCE_CMAP, difference
 from ..engine.faithfulness import CausalCurves, causal_curves
 from ..engine.images import ImageInput
 from ..engine.render import (
@@ -28,6 +30,7 @@ from ..engine.render import (
 from ..engine.targets import BinaryTarget, ClassTarget, Target
 from ..engine.timeline import Timeline
 from .base import ConvvizWidget, InvalidValue, PictureFigure, probe_for
+from .compare import Comparison
 from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
 from .epochs import EpochControls, with_timeline
 
@@ -73,6 +76,10 @@ class CAMOverlay(EpochControls, ConvvizWidget):
     timeline : Timeline, optional
         A recorded training of ``model`` (or pass the timeline as ``model``): an ``epoch``
         slider and the training curves appear; the class chosen stays while epochs change.
+    compare : keras.Model, ActivationProbe or int, optional
+        Another model of the same architecture, or, with a timeline, an epoch: its overlay for
+        the same class, layer and method is drawn beside this one, with the difference of the
+        maps (this − other) on a diverging colormap, 0 in the middle.
 
     Examples
     --------
@@ -97,10 +104,13 @@ class CAMOverlay(EpochControls, ConvvizWidget):
                  class_names: Sequence[str] | None = None, *, output: int | str | None = None,
                  top_k: int = 5, display_size: int = 320,
                  input_shape: tuple[int | None, ...] | None = None,
-                 timeline: Timeline | None = None) -> None:
+                 timeline: Timeline | None = None, compare: Any = None) -> None:
         model, timeline = with_timeline(model, timeline)
         self.probe = probe_for(model, preprocess, input_shape)
         self.explainer = self.probe.explainer(output)
+        self.comparison = Comparison.of(self.probe, compare, timeline, preprocess, input_shape)
+        self.other_explainer = (self.comparison.probe.explainer(output)
+                                if self.comparison is not None else None)
         self.head = self.explainer.head
         self._layers = [info.path for info in self.explainer.layers]
         if not self._layers:
@@ -117,6 +127,8 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         self._top: list[int] = []
         self._chosen: int | None = None  # a class the user named: kept when the image changes
         self._overlay: np.ndarray | None = None
+        self._other_overlay: np.ndarray | None = None
+        self._difference: np.ndarray | None = None
         self.curves: CausalCurves | None = None
         super().__init__()
         self._setup_epochs(timeline)
@@ -155,6 +167,9 @@ class CAMOverlay(EpochControls, ConvvizWidget):
                                             layout=widgets.Layout(width="200px"))
         self.overlay_view = PictureFigure("convviz-cam-image")
         self.map_view = PictureFigure("convviz-cam-map")
+        if self.comparison is not None:
+            self.other_view = PictureFigure("convviz-cam-other")
+            self.difference_view = PictureFigure("convviz-cam-difference")
         x_scale, y_scale = bqplot.OrdinalScale(), bqplot.LinearScale(min=0.0, max=1.0)
         self.bars = bqplot.Bars(x=["-"], y=[0.0], scales={"x": x_scale, "y": y_scale},
                                 colors=["#4c72b0"], interactions={"click": "select"},
@@ -204,9 +219,19 @@ class CAMOverlay(EpochControls, ConvvizWidget):
                           self.cancel_button, self.progress]),
             widgets.HBox([self.alpha_slider, self.cmap_picker, self.curves_toggle]),
             widgets.HBox([self.overlay_view.figure, self.map_view.figure]),
+            *([self._comparison_box()] if self.comparison is not None else []),
             widgets.HBox([self.class_chart, self.curve_chart]),
             self.status_line,
         ]
+
+    def _comparison_box(self) -> widgets.Widget:
+        assert self.comparison is not None
+        label = html.escape(self.comparison.label)
+        return widgets.HBox([
+            widgets.VBox([widgets.HTML(f"<b>{label}</b>"), self.other_view.figure]),
+            widgets.VBox([widgets.HTML(f"<b>difference: this − {label}</b> ({DIFFERENCE_CMAP}, "
+                                       "0 in the middle)"), self.difference_view.figure]),
+        ])
 
     # -- validation: check and return; the work happens in the observers --------------------
     @validate("layer")
@@ -327,6 +352,17 @@ class CAMOverlay(EpochControls, ConvvizWidget):
             return self.explainer.cached(self._input, self.layer, target, self.method)
         return self.explainer.explain(self._input, self.layer, target, self.method)
 
+    def other_result(self, target: Target | None = None) -> CAMResult | None:
+        """The compared model's explanation of the same view (None without ``compare=``, or
+        while a slow method has not run for it)."""
+        if self.other_explainer is None:
+            return None
+        assert self._input is not None
+        target = self.target() if target is None else target
+        if get_method(self.method).slow:
+            return self.other_explainer.cached(self._input, self.layer, target, self.method)
+        return self.other_explainer.explain(self._input, self.layer, target, self.method)
+
     def cam_map(self) -> np.ndarray | None:
         """The map shown, at its method's resolution (None while a slow method has not run)."""
         shown = self.result()
@@ -353,8 +389,10 @@ class CAMOverlay(EpochControls, ConvvizWidget):
             self.progress.max, self.progress.value = total, done
 
         try:
-            self.explainer.explain(image, layer, target, method, progress=advance,
-                                   cancel=cancel.is_set)
+            for explainer in (self.explainer, self.other_explainer):
+                if explainer is not None:
+                    explainer.explain(image, layer, target, method, progress=advance,
+                                      cancel=cancel.is_set)
             self._refresh()
         except Cancelled:
             self._set_status(f"{method} cancelled.")
@@ -373,6 +411,8 @@ class CAMOverlay(EpochControls, ConvvizWidget):
                     self._set_status(f"{self.method} is slow: press Run to compute it.")
                     return
                 self._draw(shown)
+                if self.comparison is not None:
+                    self._draw_comparison(shown, self.other_result(shown.target))
                 if self.show_curves:
                     self._measure(shown)
                 self._set_status(self._describe())
@@ -394,6 +434,37 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         raw_factor = max(1, self.display_size // max(shown.map.shape))
         raw = enlarge(apply_colormap(shown.map, self.cmap), raw_factor)
         self.map_view.show(encode_png(raw), raw.shape[1], raw.shape[0])
+
+    def _draw_comparison(self, shown: CAMResult, other: CAMResult | None) -> None:
+        """The compared model's overlay, and the difference of the two maps (this − other)."""
+        assert self._input is not None
+        if other is None:
+            return
+        factor = max(1, self.display_size // max(self._input.display.shape[:2]))
+        picture = enlarge(self._input.display, factor)
+        if picture.shape[2] == 1:
+            picture = np.repeat(picture, 3, axis=2)
+        self._other_overlay = heatmap_overlay(picture, enlarge(other.upsampled, factor),
+                                              self.cmap, self.alpha)
+        height, width = self._other_overlay.shape[:2]
+        self.other_view.show(encode_png(self._other_overlay), width, height)
+        delta = difference(other.upsampled, shown.upsampled)
+        bound = float(np.abs(delta).max())
+        centred = 0.5 + delta / (2 * bound) if bound > 0 else np.full_like(delta, 0.5)
+        self._difference = enlarge(apply_colormap(centred, DIFFERENCE_CMAP), factor)
+        self.difference_view.show(encode_png(self._difference), width, height)
+
+    def compared_snapshot(self) -> np.ndarray:
+        """The compared model's overlay on display (with ``compare=``), uint8 ``(H, W, 3)``."""
+        if self._other_overlay is None:
+            raise ValueError("nothing is compared: give the overlay compare=another model.")
+        return np.array(self._other_overlay)
+
+    def difference_snapshot(self) -> np.ndarray:
+        """The difference of the maps on display (this − other), uint8 ``(H, W, 3)``."""
+        if self._difference is None:
+            raise ValueError("nothing is compared: give the overlay compare=another model.")
+        return np.array(self._difference)
 
     def _measure(self, shown: CAMResult) -> None:
         """Deletion and insertion curves of the map shown, scored on the class probability."""

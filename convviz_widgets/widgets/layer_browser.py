@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 import traitlets
 from traitlets import Enum, Int, Unicode, observe, validate
 
+from ..engine.compare import DIFFERENCE_CMAP, difference, joint_stats
 from ..engine.images import ImageInput
 from ..engine.layers import LayerInfo
 from ..engine.probe import ActivationRecord
@@ -26,6 +28,7 @@ from ..engine.render import (
 )
 from ..engine.timeline import Timeline
 from .base import ConvvizWidget, PictureFigure, colorscale_colors, probe_for
+from .compare import Comparison
 from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
 from .epochs import EpochControls, with_timeline
 from .paging import Paged
@@ -63,6 +66,10 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
     timeline : Timeline, optional
         A recorded training of ``model`` (or pass the timeline as ``model``): an ``epoch``
         slider and the training curves appear, and the grid follows the epoch.
+    compare : keras.Model, ActivationProbe or int, optional
+        Another model of the same architecture (before fine-tuning, say), or, with a timeline,
+        an epoch: its grid is drawn beside this one with the same scaling, and the difference
+        (this − other) below, on a diverging colormap symmetric over the layer.
 
     Examples
     --------
@@ -99,9 +106,11 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         order: str = "index",
         input_shape: tuple[int | None, ...] | None = None,
         timeline: Timeline | None = None,
+        compare: Any = None,
     ) -> None:
         model, timeline = with_timeline(model, timeline)
         self.probe = probe_for(model, preprocess, input_shape)
+        self.comparison = Comparison.of(self.probe, compare, timeline, preprocess, input_shape)
         self._spatial: list[LayerInfo] = self.probe.spatial_layers
         if not self._spatial:
             raise ValueError("the model has no layer with feature maps (H, W, C) to browse.")
@@ -113,6 +122,8 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         self._pending: ImageInput | None = None
         self._info: LayerInfo = self._spatial[0]
         self._grid: ChannelGrid | None = None
+        self._other_grid: ChannelGrid | None = None
+        self._difference_grid: ChannelGrid | None = None
         super().__init__()
         self._setup_epochs(timeline)
         self._build_controls()
@@ -149,6 +160,10 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         self.channel_slider = widgets.IntSlider(0, 0, 0, description="channel")
         self.channel_slider.add_class("convviz-channel-slider")
         self.grid = PictureFigure("convviz-grid", on_click=self._on_grid_click)
+        if self.comparison is not None:
+            self.other_grid = PictureFigure("convviz-grid-other", on_click=self._on_grid_click)
+            self.difference_grid = PictureFigure("convviz-grid-difference",
+                                                 on_click=self._on_grid_click)
         self._build_focus()
 
     def _link_controls(self) -> None:
@@ -183,9 +198,26 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
             widgets.HBox([self.layer_slider, self.layer_picker]),
             widgets.HBox([self.page_slider, self.cmap_picker, self.order_picker]),
             self.norm_picker,
-            widgets.HBox([self.grid.figure, widgets.VBox([self.channel_slider, self.focus])]),
+            self._grids_box(),
             self.status_line,
         ]
+
+    def _grids_box(self) -> widgets.Widget:
+        focus = widgets.VBox([self.channel_slider, self.focus])
+        if self.comparison is None:
+            return widgets.HBox([self.grid.figure, focus])
+
+        def titled(title: str, figure: PictureFigure) -> widgets.VBox:
+            return widgets.VBox([widgets.HTML(f"<b>{html.escape(title)}</b>"), figure.figure])
+
+        self.this_title = widgets.HTML()
+        return widgets.VBox([
+            widgets.HBox([widgets.VBox([self.this_title, self.grid.figure]),
+                          titled(self.comparison.label, self.other_grid)]),
+            widgets.HBox([titled(f"difference: this − {self.comparison.label} "
+                                 f"({DIFFERENCE_CMAP}, 0 in the middle)", self.difference_grid),
+                          focus]),
+        ])
 
     # -- validation ---------------------------------------------------------------------------
     @validate("layer")
@@ -300,12 +332,51 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
     def _render_grid(self, record: ActivationRecord, maps: np.ndarray) -> None:
         channels = self._page_channels(record)
         columns = min(self.columns, len(channels))
-        tile = max(4, (self.grid_width - (columns - 1)) // max(1, columns))
+        width = self.grid_width if self.comparison is None else self.grid_width // 2
+        tile = max(4, (width - (columns - 1)) // max(1, columns))
         stats = record.channel_stats(self._info.path)
+        if self.comparison is None:
+            self._grid = render_channel_grid(maps, channels, columns=columns, tile=tile,
+                                             cmap=self.cmap, norm=scaling(stats, self.norm))
+            self._show_grid(self.grid, self._grid)
+            return
+        assert self._input is not None
+        other = self.comparison.probe.run(self._input)
+        other_maps = other.outputs[self._info.path]
+        # One scaling for both models, so that equal values look equal.
+        common = scaling(joint_stats(stats, other.channel_stats(self._info.path)), self.norm)
         self._grid = render_channel_grid(maps, channels, columns=columns, tile=tile,
-                                         cmap=self.cmap, norm=scaling(stats, self.norm))
-        height, width = self._grid.indices.shape
-        self.grid.show(self._grid.to_png(), width, height)
+                                         cmap=self.cmap, norm=common)
+        self._other_grid = render_channel_grid(other_maps, channels, columns=columns,
+                                               tile=tile, cmap=self.cmap, norm=common)
+        delta = difference(other_maps, maps)
+        self._difference_grid = render_channel_grid(
+            delta, channels, columns=columns, tile=tile, cmap=DIFFERENCE_CMAP,
+            norm=scaling(delta, "symmetric"))
+        self._show_grid(self.grid, self._grid)
+        self._show_grid(self.other_grid, self._other_grid)
+        self._show_grid(self.difference_grid, self._difference_grid)
+        self.this_title.value = f"<b>{html.escape(self._this_label())}</b>"
+
+    @staticmethod
+    def _show_grid(figure: PictureFigure, grid: ChannelGrid) -> None:
+        height, width = grid.indices.shape
+        figure.show(grid.to_png(), width, height)
+
+    def _this_label(self) -> str:
+        return f"epoch {self.epoch}" if self.timeline is not None else "this model"
+
+    def compared_snapshot(self) -> np.ndarray:
+        """The other model's grid on display (with ``compare=``), uint8 ``(H, W, 3)``."""
+        if self._other_grid is None:
+            raise ValueError("nothing is compared: give the browser compare=another model.")
+        return np.array(self._other_grid.rgb)
+
+    def difference_snapshot(self) -> np.ndarray:
+        """The difference grid on display (this − other), uint8 ``(H, W, 3)``."""
+        if self._difference_grid is None:
+            raise ValueError("nothing is compared: give the browser compare=another model.")
+        return np.array(self._difference_grid.rgb)
 
     def _render_focus(self, maps: np.ndarray) -> None:
         values = maps[:, :, self.channel]
@@ -339,6 +410,10 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         note = getattr(self._input, "note", None)
         if note:
             parts.append(note)
+        if self.comparison is not None and self._input is not None:
+            other = self.comparison.probe.run(self._input).outputs[info.path]
+            parts.append(f"largest |this − {self.comparison.label}| "
+                         f"{float(np.abs(difference(other, maps)).max()):.3g}")
         return " · ".join(parts)
 
     def _default_layer(self) -> str:
