@@ -107,6 +107,17 @@ class CheckpointRecorder(keras.callbacks.Callback):
                 not self.checkpoints or self.checkpoints[-1].epoch != self.epoch):
             self._record(logs or {})
 
+    def record_after(self, epochs: int, logs: dict[str, Any] | None = None) -> None:
+        """Record the model now, ``epochs`` epochs after the last one counted (training done
+        outside ``fit``, e.g. a custom fine-tuning loop); the model is the one ``fit`` used."""
+        if self.model is None:
+            raise ValueError("the recorder has no model yet: use it in model.fit first, or call "
+                             "recorder.set_model(model).")
+        if not self._started:
+            self.on_train_begin()
+        self.epoch += int(epochs)
+        self._record(logs or {})
+
     def _record(self, logs: dict[str, Any]) -> None:
         name = (f"weights-e{self.epoch:05d}.npz" if self.unit == "epoch"
                 else f"weights-s{self.step:08d}.npz")
