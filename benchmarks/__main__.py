@@ -10,12 +10,14 @@ from benchmarks import (
     bench_grid,
     bench_probe,
     bench_scrub,
+    bench_timeline,
     bench_weights,
 )
 from benchmarks.timing import summary
 
 if __name__ == "__main__":
-    for bench in (bench_grid, bench_probe, bench_scrub, bench_weights, bench_cam, bench_featvis):
+    for bench in (bench_grid, bench_probe, bench_scrub, bench_weights, bench_timeline, bench_cam,
+                  bench_featvis):
         print(f"\n== {bench.__name__}", flush=True)
         bench.main()
     sys.exit(summary())

@@ -23,6 +23,8 @@ _EXPORTS = {
     "CAMOverlay": "convviz_widgets.widgets.cam_overlay",
     "FilterGallery": "convviz_widgets.widgets.filter_gallery",
     "InvalidValue": "convviz_widgets.widgets.base",
+    "Timeline": "convviz_widgets.engine.timeline",
+    "CheckpointRecorder": "convviz_widgets.callbacks",
     "ActivationProbe": "convviz_widgets.engine.probe",
     "shared_probe": "convviz_widgets.engine.probe",
     "zoo": "convviz_widgets.zoo",

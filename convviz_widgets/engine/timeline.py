@@ -17,8 +17,10 @@ model's variables), and every cache of the engine answers for the weights shown 
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
+import weakref
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -202,7 +204,7 @@ class Timeline:
         self.skipped: dict[int, str] = {}
         self.epoch: int | None = None
         self._cache: ByteLRU[list[np.ndarray]] = ByteLRU(cache_bytes)
-        self._listeners: list[Callable[[int], Any]] = []
+        self._listeners: list[Callable[[], Callable[[int], Any] | None]] = []
         self._lock = threading.RLock()
         self._bytes = sum(int(np.prod(s["shape"])) * np.dtype(s["dtype"]).itemsize
                           for s in self._specs)
@@ -258,8 +260,12 @@ class Timeline:
             if epoch != self.epoch:
                 self.model.set_weights(values)
                 self.epoch = epoch
-        for listener in list(self._listeners):
-            listener(epoch)
+        for reference in list(self._listeners):
+            listener = reference()
+            if listener is None:  # its widget is gone
+                self._listeners.remove(reference)
+            else:
+                listener(epoch)
 
     def model_at(self, epoch: int) -> Any:
         """A separate copy of the model holding the weights of ``epoch`` (for side-by-side
@@ -287,13 +293,11 @@ class Timeline:
 
     def listen(self, listener: Callable[[int], Any]) -> None:
         """Call ``listener(epoch)`` after every :meth:`show` (widgets on one timeline follow
-        each other)."""
-        self._listeners.append(listener)
-
-    def forget(self, listener: Callable[[int], Any]) -> None:
-        """Stop calling ``listener``."""
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        each other). A bound method is held weakly: the timeline keeps no widget alive."""
+        if inspect.ismethod(listener):
+            self._listeners.append(weakref.WeakMethod(listener))
+        else:
+            self._listeners.append(lambda: listener)
 
     @staticmethod
     def _rebuild(manifest: dict[str, Any]) -> Any:

@@ -8,7 +8,6 @@ caches (keyed by the weights shown, so nothing stale is ever drawn).
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import bqplot
@@ -62,9 +61,7 @@ class EpochControls(HasTraits):
         self.metrics_chart = self._metrics_chart(timeline)
         self.epoch_box = widgets.VBox([self.epoch_slider, *(
             [self.metrics_chart] if self.metrics_chart is not None else [])])
-        # A weak reference: the timeline must not keep closed widgets alive.
-        follow = weakref.WeakMethod(self._follow_timeline)
-        timeline.listen(lambda epoch: (method := follow()) is not None and method(epoch))
+        timeline.listen(self._follow_timeline)  # held weakly by the timeline
 
     def _start_epochs(self) -> None:
         """Show the timeline's current epoch (its last one if none is shown yet)."""

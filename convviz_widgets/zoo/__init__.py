@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 __all__ = ["bundled_class_names", "class_names", "image_names", "load_image", "load_model",
-           "model_names"]
+           "load_timeline", "model_names", "timeline_names"]
 
 _HERE = Path(__file__).resolve().parent
 _DATA = _HERE / "data"
@@ -101,6 +101,39 @@ def load_model(name: str = "shapes") -> keras.Model:
     import keras
 
     return keras.saving.load_model(path, compile=False)
+
+
+#: Recorded trainings shipped with the package (``zoo.train --record`` wrote them).
+_TIMELINES = ("shapes",)
+
+
+def timeline_names() -> list[str]:
+    """Names accepted by :func:`load_timeline`."""
+    return list(_TIMELINES)
+
+
+def load_timeline(name: str = "shapes") -> Any:
+    """The recorded training of a bundled model, as a :class:`~convviz_widgets.engine.timeline.
+    Timeline` on a fresh copy of the model (the start, epochs 1–6, 8, 10 and 12 of the
+    classification training, and the end of the equivariance fine-tuning as epoch 16; float16).
+
+    Every call rebuilds the model, so scrubbing it never changes a model loaded elsewhere.
+
+    Examples
+    --------
+    >>> timeline = load_timeline("shapes")
+    >>> timeline.epochs
+    [0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16]
+    >>> timeline.show(16)
+    >>> timeline.model.name
+    'shapes_vgg'
+    """
+    if name not in _TIMELINES:
+        raise ValueError(f"no bundled timeline named {name!r}; choose one of {list(_TIMELINES)}, "
+                         "or record one: python -m convviz_widgets.zoo.train --record FOLDER.")
+    from ..engine.timeline import Timeline
+
+    return Timeline(_DATA / "timelines" / name)
 
 
 def bundled_class_names(model: Any) -> list[str] | None:
