@@ -111,3 +111,18 @@ def test_an_unreadable_checkpoint_is_one_sentence_and_the_slider_keeps_working(f
 def test_a_timeline_of_another_model_is_refused(folder):
     with pytest.raises(ValueError, match="timeline= must hold the widget's model"):
         LayerBrowser(small_classifier(), image=IMAGE, timeline=Timeline(folder))
+
+
+def test_patterns_are_computed_per_epoch_and_found_again(folder, monkeypatch):
+    monkeypatch.setenv("CONVVIZ_MAX_STEPS", "2")
+    gallery = FilterGallery(Timeline(folder), layer="conv", page_size=4, tile=8)
+    gallery.run(wait=True)
+    at_four = [gallery.pattern(f) for f in range(4)]
+    assert all(p is not None for p in at_four)
+    gallery.epoch = 0  # other weights: other patterns, not computed yet
+    assert all(gallery.pattern(f) is None for f in range(4))
+    assert "0/4 patterns ready" in gallery.status
+    gallery.run(wait=True)
+    assert not np.array_equal(gallery.pattern(0).image, at_four[0].image)
+    gallery.epoch = 4  # back: the patterns of epoch 4 come from the cache
+    assert [gallery.pattern(f) for f in range(4)] == at_four
