@@ -421,8 +421,7 @@ NOTEBOOKS = {
         new_code_cell(
             "import os\n"
             "import tempfile\n\n"
-            "import matplotlib.pyplot as plt\n"
-            "import numpy as np\n\n"
+            "import matplotlib.pyplot as plt\n\n"
             "from convviz_widgets import CAMOverlay, FilterGallery, LayerBrowser, zoo\n"
             "from convviz_widgets.callbacks import CheckpointRecorder\n"
             "from convviz_widgets.engine.faithfulness import pointing_game\n"
@@ -471,9 +470,10 @@ NOTEBOOKS = {
             "        scenes, names))\n"
             "figure, axes = plt.subplots(figsize=(6, 3))\n"
             "axes.plot(timeline.epochs, rates, marker=\"o\")\n"
-            "axes.set_xlabel(\"epoch\"); axes.set_ylabel(\"peak on the shape\")\n"
-            "axes.set_ylim(0, 1); axes.grid(alpha=0.3)\n"
-            "print(dict(zip(timeline.epochs, np.round(rates, 2))))"
+            "axes.set(xlabel=\"epoch\", ylabel=\"peak on the shape\", ylim=(0, 1))\n"
+            "axes.grid(alpha=0.3)\n"
+            "print({epoch: round(float(rate), 2)\n"
+            "       for epoch, rate in zip(timeline.epochs, rates, strict=True)})"
         ),
         new_markdown_cell(
             "**The first and the last epoch side by side.** `compare=0` draws epoch 0 beside the "
