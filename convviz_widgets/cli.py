@@ -191,6 +191,15 @@ def _precompute(args: argparse.Namespace) -> None:
           f"preset={args.preset!r}, cache=PatternCache({str(args.folder)!r}))")
 
 
+def _fetch(args: argparse.Namespace) -> None:
+    """ImageNet weights into Keras' cache, for an offline lecture."""
+    from .zoo import imagenet
+
+    for name, path, size in imagenet.fetch(args.models):
+        print(f"{name}: {size / 2**20:.0f} MB in {path}")
+    print(f"zoo.load_model(name) now loads them from {imagenet.keras_cache()} with no network.")
+
+
 def _one_line(error: BaseException) -> str:
     """An error's message on one line, cut to :data:`MAX_MESSAGE` characters."""
     text = " ".join(str(error).split()) or type(error).__name__
@@ -234,6 +243,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="filters per batch (default all)")
     ahead.add_argument("folder", help="where the patterns go (.npz files)")
     ahead.set_defaults(run=_precompute)
+    fetch = commands.add_parser(
+        "fetch", help="download ImageNet weights into Keras' cache for offline use")
+    fetch.add_argument("models", nargs="+", metavar="MODEL",
+                       choices=("vgg16", "resnet50", "mobilenetv2"),
+                       help="vgg16 (528 MB), resnet50 (98 MB), mobilenetv2 (14 MB)")
+    fetch.set_defaults(run=_fetch)
     return parser
 
 

@@ -16,10 +16,13 @@ KERNEL = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "py
           "language_info": {"name": "python"}}
 
 VGG_NOTE = (
-    "> **Weights.** This machine has no internet, so VGG16 is built with `weights=None` "
-    "(random weights): the *architecture* and every step are the tutorial's, but the maps show "
-    "what random filters do. Where the internet is reachable, use `weights=\"imagenet\"` to see "
-    "the learned features the tutorial shows."
+    "> **Weights.** `zoo.load_model(\"vgg16\")` returns `keras.applications.VGG16` with its "
+    "ImageNet weights, from Keras' cache (`~/.keras/models`) or downloaded into it the first "
+    "time (528 MB); `convviz fetch vgg16` prepares a machine for a lecture without internet. "
+    "Where neither is possible it says so in one sentence; automated runs without a network "
+    "set `CONVVIZ_RANDOM_WEIGHTS=1` and get random weights instead, which every widget's status "
+    "line then points out (the architecture and every step are the same, but random filters "
+    "show no learned features)."
 )
 
 NOTEBOOKS = {
@@ -115,12 +118,11 @@ NOTEBOOKS = {
             "each block (detail fades block by block).\n\n" + VGG_NOTE
         ),
         new_code_cell(
-            "import keras\n\n"
             "from convviz_widgets import ActivationProbe, LayerBrowser, zoo\n"
             "from convviz_widgets.export import layer_grid, show_grid\n\n"
-            "model = keras.applications.VGG16(weights=None)  # weights=\"imagenet\" online\n"
-            "preprocess = keras.applications.vgg16.preprocess_input\n"
-            "probe = ActivationProbe(model, preprocess)\n"
+            "model = zoo.load_model(\"vgg16\")  # ImageNet weights (see the note above)\n"
+            "probe = ActivationProbe(model, zoo.preprocess(\"vgg16\"))\n"
+            "print(model.name)\n"
             "photo = zoo.load_image(\"coffee\")  # resized to 224×224 by the probe\n"
             "for info in probe.spatial_layers:\n"
             "    if info.kind == \"conv\":\n"
@@ -149,27 +151,29 @@ NOTEBOOKS = {
     "04_gradcam_every_layer.ipynb": [
         new_markdown_cell(
             "# Grad-CAM for every conv layer of VGG16 (seed S4, technique 4)\n\n"
-            "The tutorial computes a Grad-CAM heat map for each of VGG16's 13 conv layers on an "
-            "elephant photo (class 386, \"African elephant\"): early layers light up everywhere, "
-            "`block5_conv3` localizes the animal. Here **one** forward and **one** backward pass "
-            "serve all 13 layers, and `CAMOverlay` scrubs through them live.\n\n" + VGG_NOTE
+            "The tutorial computes a Grad-CAM heat map for each of VGG16's 13 conv layers for the "
+            "class in its photo: early layers light up on edges everywhere, the last ones on the "
+            "object. Here the photo is the bundled cat and the class ImageNet's \"tabby\" (281); "
+            "**one** forward and **one** backward pass serve all 13 layers, and `CAMOverlay` "
+            "scrubs through them live.\n\n" + VGG_NOTE
         ),
         new_code_cell(
-            "import keras\n\n"
+            "import numpy as np\n\n"
             "from convviz_widgets import ActivationProbe, CAMOverlay, zoo\n"
             "from convviz_widgets.engine.cam import cam_sweep\n"
             "from convviz_widgets.export import cam_overlays, show_pictures\n\n"
-            "model = keras.applications.VGG16(weights=None)  # weights=\"imagenet\" online\n"
-            "preprocess = keras.applications.vgg16.preprocess_input\n"
-            "probe = ActivationProbe(model, preprocess)\n"
-            "names = zoo.class_names(\"imagenet\")  # bundled: decoded offline\n"
-            "photo = probe.prepare(zoo.load_image(\"astronaut\"))\n"
-            "ELEPHANT = 386\n"
-            "print(names[ELEPHANT])"
+            "model = zoo.load_model(\"vgg16\")  # ImageNet weights (see the note above)\n"
+            "probe = ActivationProbe(model, zoo.preprocess(\"vgg16\"))\n"
+            "names = zoo.class_names(\"vgg16\")  # bundled: decoded offline\n"
+            "photo = probe.prepare(zoo.load_image(\"cat\"))\n"
+            "TABBY = names.index(\"tabby\")\n"
+            "scores = probe.predict(photo)\n"
+            "print(model.name, \"· top classes:\",\n"
+            "      [(names[i], round(float(scores[i]), 3)) for i in np.argsort(-scores)[:3]])"
         ),
-        new_markdown_cell("Every conv layer's Grad-CAM for class 386, from one pass:"),
+        new_markdown_cell("Every conv layer's Grad-CAM for \"tabby\", from one pass:"),
         new_code_cell(
-            "sweep = cam_sweep(probe.gradients, photo, ELEPHANT)\n"
+            "sweep = cam_sweep(probe.gradients, photo, TABBY)\n"
             "pictures = cam_overlays(photo.pixels, {path: r.map for path, r in sweep.items()})\n"
             "print(\"backward passes:\", probe.gradients.backward_passes)\n"
             "show_pictures(pictures, columns=5);"
@@ -179,7 +183,7 @@ NOTEBOOKS = {
             "or type any class index."
         ),
         new_code_cell(
-            "CAMOverlay(probe, image=photo, target=ELEPHANT, layer=\"block1_conv1\")"
+            "CAMOverlay(probe, image=photo, target=TABBY, layer=\"block1_conv1\")"
         ),
         new_markdown_cell(
             "## Technique 3: the deconvnet (Zeiler & Fergus, 2014)\n\n"
@@ -195,9 +199,9 @@ NOTEBOOKS = {
             "projections = deconv_projections(probe, photo, \"block4_conv3\", k=4)\n"
             "pictures = {f\"block4_conv3 filter {index}\": deprocess(values)\n"
             "            for index, values in projections}\n"
-            "pictures[\"guided backprop\"] = deprocess(guided_backprop(probe, photo, ELEPHANT))\n"
+            "pictures[\"guided backprop\"] = deprocess(guided_backprop(probe, photo, TABBY))\n"
             "pictures[\"guided Grad-CAM\"] = deprocess(\n"
-            "    guided_gradcam(probe, photo, \"block5_conv3\", ELEPHANT))\n"
+            "    guided_gradcam(probe, photo, \"block5_conv3\", TABBY))\n"
             "show_pictures(pictures, columns=3, width=9);"
         ),
     ],
@@ -315,14 +319,13 @@ NOTEBOOKS = {
         ),
         new_code_cell(
             "import os\n\n"
-            "import keras\n"
             "import numpy as np\n\n"
-            "from convviz_widgets import FilterGallery\n"
+            "from convviz_widgets import FilterGallery, zoo\n"
             "from convviz_widgets.engine.featvis import TUTORIAL, precompute\n"
             "from convviz_widgets.engine.render import mosaic\n"
             "from convviz_widgets.export import show_grid\n\n"
-            "model = keras.applications.VGG16(weights=None, include_top=False)  # \"imagenet\" "
-            "online\n"
+            "model = zoo.load_model(\"vgg16\")  # ImageNet weights (see the note above)\n"
+            "print(model.name)\n"
             "# 64 filters per layer as in the tutorial; the tests cap this (and the steps).\n"
             "FILTERS = int(os.environ.get(\"CONVVIZ_MAX_FILTERS\", 64))"
         ),
@@ -358,10 +361,11 @@ NOTEBOOKS = {
         ),
         new_code_cell(
             "import keras\n\n"
-            "from convviz_widgets import FilterGallery\n"
+            "from convviz_widgets import FilterGallery, zoo\n"
             "from convviz_widgets.engine.kernels import kernel_channel_grid\n"
             "from convviz_widgets.export import show_grid\n\n"
-            "model = keras.applications.VGG16(weights=None)  # weights=\"imagenet\" online\n"
+            "model = zoo.load_model(\"vgg16\")  # ImageNet weights (see the note above)\n"
+            "print(model.name)\n"
             "for layer in model.layers:\n"
             "    if isinstance(layer, keras.layers.Conv2D):\n"
             "        print(layer.name, tuple(layer.kernel.shape))"

@@ -14,6 +14,7 @@ import ipywidgets as widgets
 import numpy as np
 from traitlets import TraitError, Unicode
 
+from .. import zoo
 from ..engine.files import write_picture
 from ..engine.probe import ActivationProbe, shared_probe
 from ..engine.render import colormap_lut
@@ -110,6 +111,9 @@ class ConvvizWidget(widgets.VBox):
         super().__init__(**kwargs)
 
     def _set_status(self, message: str, error: bool = False) -> None:
+        probe = getattr(self, "probe", None)
+        if not error and probe is not None and zoo.has_random_weights(probe.model):
+            message = f"{message} · random weights (not trained: the pictures mean nothing yet)"
         self.set_trait("status", message)
         self.status_line.value = status_html(message, error)
 

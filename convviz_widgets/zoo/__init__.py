@@ -43,14 +43,18 @@ from .shapes import SHAPE_CLASSES, sample_image
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-__all__ = ["bundled_class_names", "class_names", "image_names", "load_image", "load_model",
-           "load_timeline", "model_names", "timeline_names"]
+__all__ = ["bundled_class_names", "class_names", "has_random_weights", "image_names",
+           "load_image", "load_model", "load_timeline", "model_names", "preprocess",
+           "timeline_names"]
 
 _HERE = Path(__file__).resolve().parent
 _DATA = _HERE / "data"
 _IMAGES = _HERE / "images"
 _PHOTOS = ("cat", "coffee", "astronaut", "rocket")
 _MODELS = ("shapes", "shapes_circle")
+#: ImageNet models of ``keras.applications`` (the keys of ``imagenet.MODELS``, kept here so
+#: that naming them costs no import of Keras).
+_IMAGENET = ("vgg16", "resnet50", "mobilenetv2")
 #: The Keras name ``zoo.train`` gives each bundled model → (its bundled name, output units).
 _KERAS_NAMES = {"shapes_vgg": ("shapes", 5), "shapes_circle": ("shapes_circle", 1)}
 #: Class-name lists that belong to no bundled model.
@@ -58,40 +62,52 @@ _CLASS_LISTS = ("imagenet",)
 
 
 def model_names() -> list[str]:
-    """Names accepted by :func:`load_model`."""
-    return list(_MODELS)
+    """Names accepted by :func:`load_model`: the bundled models, then the ImageNet models of
+    ``keras.applications`` (weights from Keras' cache or the network; see :mod:`.imagenet`)."""
+    return [*_MODELS, *_IMAGENET]
 
 
 def _check_model_name(name: str) -> None:
-    if name not in _MODELS:
-        raise ValueError(f"no bundled model named {name!r}; choose one of {list(_MODELS)}.")
+    if name not in _MODELS and name not in _IMAGENET:
+        raise ValueError(f"no model named {name!r}; choose one of {model_names()}.")
 
 
-def load_model(name: str = "shapes") -> keras.Model:
-    """Load a bundled model, uncompiled; every call returns a new, independent copy.
+def load_model(name: str = "shapes", weights: str | None = "imagenet") -> keras.Model:
+    """Load a model by name, uncompiled; every call returns a new, independent copy.
 
     Parameters
     ----------
     name : str, default "shapes"
-        One of :func:`model_names`.
+        One of :func:`model_names`: a bundled model (``"shapes"``, ``"shapes_circle"``), or an
+        ImageNet model (``"vgg16"``, ``"resnet50"``, ``"mobilenetv2"``) whose trained weights
+        come from Keras' cache, or are downloaded into it (``convviz fetch vgg16`` prepares an
+        offline machine). Give ImageNet models their :func:`preprocess`.
+    weights : {"imagenet", None}
+        For the ImageNet models: ``None`` builds them with random weights, named
+        ``<name>_random_weights`` so that every widget says so.
 
     Returns
     -------
     keras.Model
-        The trained model (softmax over :func:`class_names`).
 
     Raises
     ------
     ValueError
-        If no bundled model has that name, or its weights are missing from the installation.
+        If no model has that name, or its weights are missing (one sentence saying what to run).
 
     Examples
     --------
     >>> model = load_model("shapes")
     >>> model.input_shape, model.output_shape
     ((None, 64, 64, 3), (None, 5))
+    >>> load_model("mobilenetv2", weights=None).name
+    'mobilenetv2_random_weights'
     """
     _check_model_name(name)
+    if name in _IMAGENET:
+        from . import imagenet
+
+        return imagenet.load(name, weights)
     path = _DATA / f"{name}.keras"
     if not path.is_file():
         raise ValueError(
@@ -101,6 +117,29 @@ def load_model(name: str = "shapes") -> keras.Model:
     import keras
 
     return keras.saving.load_model(path, compile=False)
+
+
+def preprocess(name: str) -> Any:
+    """The preprocessing an ImageNet model of :func:`load_model` expects (its
+    ``keras.applications`` ``preprocess_input``); None for the bundled models (raw 0–255).
+
+    Examples
+    --------
+    >>> preprocess("shapes") is None, preprocess("vgg16").__name__
+    (True, 'preprocess_input')
+    """
+    _check_model_name(name)
+    if name in _IMAGENET:
+        from . import imagenet
+
+        return imagenet.preprocess(name)
+    return None
+
+
+def has_random_weights(model: Any) -> bool:
+    """Whether ``model`` is an ImageNet model that :func:`load_model` built with random weights
+    (widgets say so in their status line)."""
+    return str(getattr(model, "name", "")).endswith("_random_weights")
 
 
 #: Recorded trainings shipped with the package (``zoo.train --record`` wrote them).
@@ -171,7 +210,7 @@ def class_names(name: str = "shapes") -> list[str]:
     >>> len(names), names[0], names[386]
     (1000, 'tench', 'African elephant')
     """
-    if name == "imagenet":
+    if name == "imagenet" or name in _IMAGENET:
         rows = json.loads((_DATA / "imagenet_classes.json").read_text(encoding="utf-8"))
         return [label for _wnid, label in rows]
     if name not in _MODELS:

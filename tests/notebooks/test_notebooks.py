@@ -23,6 +23,11 @@ def test_notebook_runs_and_is_committed_without_outputs(path, monkeypatch):
     assert raw["metadata"]["kernelspec"]["name"] == "python3"
     assert not any(cell.get("outputs") for cell in raw["cells"] if cell["cell_type"] == "code")
     monkeypatch.setenv("CONVVIZ_MAX_STEPS", "3")
+    # Tests run offline: ImageNet weights come from Keras' cache when it has them, else the
+    # explicit opt-in gives random weights (labelled); never a 528 MB download in a test run.
+    monkeypatch.setenv("CONVVIZ_RANDOM_WEIGHTS", "1")
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
     monkeypatch.setenv("CONVVIZ_MAX_FILTERS", "4")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(path, as_version=4)
