@@ -22,7 +22,7 @@ from typing import Any
 
 import keras
 
-from .engine.timeline import Checkpoint, write_checkpoint, write_manifest
+from .engine.timeline import Checkpoint, write_checkpoint, write_manifest  # quiets TensorFlow
 
 __all__ = ["CheckpointRecorder"]
 

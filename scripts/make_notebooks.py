@@ -360,14 +360,13 @@ NOTEBOOKS = {
             "light is large or excitatory.\n\n" + VGG_NOTE
         ),
         new_code_cell(
-            "import keras\n\n"
             "from convviz_widgets import FilterGallery, zoo\n"
             "from convviz_widgets.engine.kernels import kernel_channel_grid\n"
             "from convviz_widgets.export import show_grid\n\n"
             "model = zoo.load_model(\"vgg16\")  # ImageNet weights (see the note above)\n"
             "print(model.name)\n"
             "for layer in model.layers:\n"
-            "    if isinstance(layer, keras.layers.Conv2D):\n"
+            "    if type(layer).__name__ == \"Conv2D\":\n"
             "        print(layer.name, tuple(layer.kernel.shape))"
         ),
         new_code_cell(

@@ -9,6 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .startup import quiet_tensorflow
+
+# Before any engine module imports TensorFlow: its start-up log stays out of the notebook.
+quiet_tensorflow()
+
 _EXPORTS = {
     "ActivationProbe": "probe",
     "ActivationRecord": "probe",

@@ -114,6 +114,9 @@ def load_model(name: str = "shapes", weights: str | None = "imagenet") -> keras.
             f"the bundled model file {path} is missing; reinstall convviz_widgets or rebuild "
             "it with `python -m convviz_widgets.zoo.train`."
         )
+    from ..engine.startup import quiet_tensorflow
+
+    quiet_tensorflow()
     import keras
 
     return keras.saving.load_model(path, compile=False)

@@ -71,6 +71,9 @@ def load(name: str, weights: str | None = "imagenet") -> Any:
     ValueError
         When the weights are neither cached nor downloadable, saying what to run.
     """
+    from ..engine.startup import quiet_tensorflow
+
+    quiet_tensorflow()
     import keras
 
     spec = MODELS[name]

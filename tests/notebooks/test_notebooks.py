@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -31,11 +32,19 @@ def test_notebook_runs_and_is_committed_without_outputs(path, monkeypatch):
     monkeypatch.setenv("CONVVIZ_MAX_FILTERS", "4")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(path, as_version=4)
+    # A student's kernel: TensorFlow's log level left to the package, and no PYTEST_CURRENT_TEST
+    # (with it, ipykernel stops forwarding what C++ code writes to stderr into the notebook).
+    kernel_env = {name: value for name, value in os.environ.items()
+                  if name not in ("PYTEST_CURRENT_TEST", "TF_CPP_MIN_LOG_LEVEL")}
     NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+                   resources={"metadata": {"path": str(path.parent)}}).execute(env=kernel_env)
     errors = [out for cell in notebook.cells for out in cell.get("outputs", [])
               if out.get("output_type") == "error"]
     assert not errors
+    # Students see the library's output only: no TensorFlow start-up log, no warnings.
+    stderr = [out["text"] for cell in notebook.cells for out in cell.get("outputs", [])
+              if out.get("output_type") == "stream" and out.get("name") == "stderr"]
+    assert not stderr, "".join(stderr)[:2000]
     widget_views = [out for cell in notebook.cells for out in cell.get("outputs", [])
                     if "application/vnd.jupyter.widget-view+json" in out.get("data", {})]
     assert widget_views, "each notebook shows at least one live widget"
