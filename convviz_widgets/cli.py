@@ -57,7 +57,7 @@ def _load_model(spec: str) -> Any:
     if spec in zoo.model_names():
         return zoo.load_model(spec)
     path = Path(spec)
-    fix = f"give a .keras file or a bundled model ({', '.join(zoo.model_names())})"
+    fix = f"give a .keras file or a model of the zoo ({', '.join(zoo.model_names())})"
     if not path.exists():
         raise ValueError(f"no model file at {spec!r}; {fix}.")
     if path.suffix.lower() not in (".keras", ".h5", ".hdf5") or not path.is_file():
@@ -147,6 +147,13 @@ def _faithfulness(args: argparse.Namespace) -> None:
                          f"{list(SHAPE_CLASSES)}; {args.model!r} has {names}.")
     scenes = list(two_shape_scenes(args.scenes))
     cascade = [info.name for info in reversed(probe.layers) if info.layer.weights][:3]
+    probes = {id(probe.model): probe}  # one probe per model: each traced once
+
+    def probe_of(model: Any) -> Any:
+        if id(model) not in probes:
+            probes[id(model)] = ActivationProbe(model)
+        return probes[id(model)]
+
     print(f"{args.model}, layer {args.layer}, {len(scenes)} two-shape scenes; randomized "
           f"cascade: {', '.join(cascade)}")
     tolerance = paper_tolerance(probe.input_spec.height)
@@ -169,7 +176,7 @@ def _faithfulness(args: argparse.Namespace) -> None:
         image, masks = scenes[0]
         index = names.index(sorted(masks)[0])
         steps = randomization_check(
-            lambda model, picture, index=index, method=method: ActivationProbe(model).cam(
+            lambda model, picture, index=index, method=method: probe_of(model).cam(
                 picture, args.layer, index, method).map, probe.model, image, cascade)
         correlations = " ".join(f"{step.rank_correlation:+.2f}" for step in steps[1:])
         print(f"{method:16s} {rate:8.1%} {near:8.1%} {np.mean(deletion):9.3f} "

@@ -299,10 +299,13 @@ NOTEBOOKS = {
         ),
         new_code_cell(
             "cascade = [\"predictions\", \"block4_conv2\", \"block4_conv1\"]\n"
+            "probes = {id(probe.model): probe}  # one probe per model: traced once each\n"
             "for method in METHODS:\n"
             "    def explain(model, image, method=method):\n"
-            "        return ActivationProbe(model).cam(image, \"block4_conv2\",\n"
-            "                                          names.index(\"star\"), method).map\n"
+            "        if id(model) not in probes:\n"
+            "            probes[id(model)] = ActivationProbe(model)\n"
+            "        return probes[id(model)].cam(image, \"block4_conv2\", names.index(\"star\"),\n"
+            "                                     method).map\n"
             "    steps = randomization_check(explain, probe.model, scene, cascade)\n"
             "    print(f\"{method:16s}\", \"  \".join(f\"{s.rank_correlation:+.2f}\" "
             "for s in steps[1:]))"

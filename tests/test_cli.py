@@ -143,7 +143,8 @@ def test_bad_model_files_are_one_line(tmp_path, capsys):
         f"convviz: could not load a model from {str(junk)!r} (")
     assert main(["layers", "--model", str(tmp_path / "missing.keras")]) == 2
     assert one_line(capsys.readouterr().err).endswith(
-        "give a .keras file or a bundled model (shapes, shapes_circle).")
+        "give a .keras file or a model of the zoo (shapes, shapes_circle, vgg16, resnet50, "
+        "mobilenetv2).")
 
 
 def test_a_decompression_bomb_image_is_one_line(tmp_path, capsys):

@@ -216,16 +216,19 @@ def randomized_copy(model: Any, layer_names: Sequence[str], seed: int = 0) -> An
     copy.set_weights(model.get_weights())
     rng = np.random.default_rng(seed)
     for name in layer_names:
-        layer = copy.get_layer(name)
-        fresh = []
-        for weight in layer.get_weights():
-            if weight.ndim <= 1:
-                fresh.append(np.zeros_like(weight))
-            else:
-                fresh.append(rng.normal(0.0, float(weight.std()) or 0.05,
-                                        weight.shape).astype(weight.dtype))
-        layer.set_weights(fresh)
+        _randomize(copy.get_layer(name), rng)
     return copy
+
+
+def _randomize(layer: Any, rng: np.random.Generator) -> None:
+    fresh = []
+    for weight in layer.get_weights():
+        if weight.ndim <= 1:
+            fresh.append(np.zeros_like(weight))
+        else:
+            fresh.append(rng.normal(0.0, float(weight.std()) or 0.05,
+                                    weight.shape).astype(weight.dtype))
+    layer.set_weights(fresh)
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,8 @@ def randomization_check(
     ----------
     explain : callable
         ``explain(model, image) -> (H, W)`` map; called on the trained model first, then on
-        each randomized copy (the user's model itself is never modified).
+        one copy randomized further at each step (the user's model itself is never modified;
+        use a probe per model, e.g. ``shared_probe(model)``, so nothing is traced twice).
     model : keras.Model
     image : image
     cascade : sequence of str
@@ -268,10 +272,16 @@ def randomization_check(
     """
     original = explain(model, image)
     steps = [RandomizationStep((), original, 1.0)]
+    # One copy, randomized one more layer at a time (the draws are those of randomized_copy
+    # with the same seed): ``explain`` sees the same model at every step, so a probe kept per
+    # model traces its functions once and its caches follow the weights.
+    copy = randomized_copy(model, (), seed=seed)
+    rng = np.random.default_rng(seed)
     for depth in range(1, len(cascade) + 1):
-        names = tuple(cascade[:depth])
-        changed = explain(randomized_copy(model, names, seed=seed), image)
-        steps.append(RandomizationStep(names, changed, rank_correlation(original, changed)))
+        _randomize(copy.get_layer(cascade[depth - 1]), rng)
+        changed = explain(copy, image)
+        steps.append(RandomizationStep(tuple(cascade[:depth]), changed,
+                                       rank_correlation(original, changed)))
     return steps
 
 

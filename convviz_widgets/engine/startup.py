@@ -46,9 +46,35 @@ def _stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+#: Functions the engine traces once per model (or per layer and objective), by design.
+ONCE_PER_MODEL = ("_build_extractor", "LayerGradients._build", "InputGradients._build",
+                  "WeightsWatch._build_sampler", "Scorer.__init__", "DeconvNet._build",
+                  "FeatureVisualizer._build_step")
+
+
+class ExpectedTracing(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning for the engine's functions.
+
+    TensorFlow counts traces by the Python function's code object, so the functions of several
+    models (each traced once per model, by design: a widget per model, a randomization check
+    that builds copies) look to it like one function retracing; the warning would send users
+    looking for a problem that is not there. Other retracing warnings pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("retracing" in message and any(name in message for name in ONCE_PER_MODEL))
+
+
+_FILTER = ExpectedTracing()
+
+
 def quiet_tensorflow() -> None:
     """Import TensorFlow without its start-up log, unless the user chose otherwise (see the
     module's docstring). Safe to call any number of times."""
+    tensorflow_logger = logging.getLogger("tensorflow")
+    if _FILTER not in tensorflow_logger.filters:
+        tensorflow_logger.addFilter(_FILTER)
     if "tensorflow" in sys.modules or VARIABLE in os.environ:
         return
     os.environ[VARIABLE] = "2"

@@ -20,7 +20,6 @@ every step, and honours ``CONVVIZ_MAX_STEPS``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,20 +41,6 @@ from .truncate import bfloat16_clone, layers_by_path, truncated_forward
 Cancel = Callable[[], bool] | Any  # a callable, or anything with ``is_set()`` (threading.Event)
 
 
-class _ExpectedStepTracing(logging.Filter):
-    """Drops TensorFlow's "triggered tf.function retracing" warning for our own step function.
-
-    TensorFlow counts traces by the Python function's code object, so the step functions of
-    different layers and models (each traced once, by design) look to it like one function
-    retracing; the warning would alarm users who simply switch layers in a gallery.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not ("retracing" in message and "FeatureVisualizer._build_step" in message)
-
-
-logging.getLogger("tensorflow").addFilter(_ExpectedStepTracing())
 
 
 def to_display(images: np.ndarray, display: str) -> np.ndarray:
