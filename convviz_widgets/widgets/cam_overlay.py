@@ -385,8 +385,11 @@ class CAMOverlay(EpochControls, ConvvizWidget):
                       cancel: threading.Event) -> None:
         self.progress.max, self.progress.value = 1, 0
 
+        title = get_method(method).title
+
         def advance(done: int, total: int) -> None:
             self.progress.max, self.progress.value = total, done
+            self._set_status(f"{title} is running: {done}/{total}.")
 
         try:
             for explainer in (self.explainer, self.other_explainer):
@@ -408,7 +411,11 @@ class CAMOverlay(EpochControls, ConvvizWidget):
             with self.probe.weights.pinned():
                 shown = self.result(self.target())  # the target, derived once per change
                 if shown is None:
-                    self._set_status(f"{self.method} is slow: press Run to compute it.")
+                    # No other method's map under this method's name: the image alone.
+                    self._draw_pending()
+                    title = get_method(self.method).title
+                    self._set_status(f"{title} is running…" if self._busy() else
+                                     f"{title} is slow: press Run to compute it.")
                     return
                 self._draw(shown)
                 if self.comparison is not None:
@@ -434,6 +441,19 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         raw_factor = max(1, self.display_size // max(shown.map.shape))
         raw = enlarge(apply_colormap(shown.map, self.cmap), raw_factor)
         self.map_view.show(encode_png(raw), raw.shape[1], raw.shape[0])
+
+    def _draw_pending(self) -> None:
+        """The image without a heat map, and an empty map, while a slow method has not run."""
+        assert self._input is not None
+        factor = max(1, self.display_size // max(self._input.display.shape[:2]))
+        picture = enlarge(self._input.display, factor)
+        if picture.shape[2] == 1:
+            picture = np.repeat(picture, 3, axis=2)
+        self._overlay = picture
+        height, width = picture.shape[:2]
+        self.overlay_view.show(encode_png(picture), width, height)
+        blank = np.full((height, width, 3), 235, np.uint8)
+        self.map_view.show(encode_png(blank), width, height)
 
     def _draw_comparison(self, shown: CAMResult, other: CAMResult | None) -> None:
         """The compared model's overlay, and the difference of the two maps (this − other)."""

@@ -432,7 +432,8 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
             dead = sum(p is not None and p.dead for p in done)
             parts.append(f"{ready}/{len(filters)} patterns ready"
                          + (f", {dead} dead" if dead else "")
-                         + ("" if ready == len(filters) else " (press Run)"))
+                         + ("" if ready == len(filters) else
+                            " (computing…)" if self.running else " (press Run)"))
             bad = self.cache.bad_entries
             if bad:
                 parts.append(f"{bad} unreadable cache file{'s' if bad > 1 else ''} skipped "

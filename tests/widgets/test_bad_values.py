@@ -215,3 +215,25 @@ def test_gallery_run_right_after_cancel_starts_a_new_run():
         threading.Event().wait(0.1)
     gallery.wait(30)
     assert all(gallery.pattern(f) is not None for f in range(3)), gallery.status
+
+
+def test_a_slow_method_not_run_shows_no_other_methods_map_and_says_so(shapes_model):
+    from convviz_widgets.engine.render import enlarge
+
+    overlay = CAMOverlay(shapes_model, image="star", target=3)
+    with_gradcam = overlay.snapshot()
+    overlay.method = "scorecam"
+    plain = enlarge(overlay._input.display, 5)  # the 64-px image at 320 px, no heat map
+    np.testing.assert_array_equal(overlay.snapshot(), plain)
+    assert not np.array_equal(with_gradcam, plain)
+    assert overlay.status == "Score-CAM is slow: press Run to compute it."
+
+
+def test_while_a_slow_method_runs_the_status_line_says_so(shapes_model):
+    overlay = CAMOverlay(shapes_model, image="star", target=3, method="scorecam")
+    seen = []
+    overlay.observe(lambda change: seen.append(change["new"]), "status")
+    overlay.run(wait=True)
+    assert "Score-CAM is running: 32/64." in seen and "Score-CAM is running: 64/64." in seen
+    assert overlay.status.startswith("predicted: star")
+    assert not any("press Run" in status for status in seen)
