@@ -217,10 +217,10 @@ def test_gallery_run_right_after_cancel_starts_a_new_run():
     assert all(gallery.pattern(f) is not None for f in range(3)), gallery.status
 
 
-def test_a_slow_method_not_run_shows_no_other_methods_map_and_says_so(shapes_model):
+def test_a_slow_method_not_run_shows_no_other_methods_map_and_says_so():
     from convviz_widgets.engine.render import enlarge
 
-    overlay = CAMOverlay(shapes_model, image="star", target=3)
+    overlay = CAMOverlay(zoo.load_model("shapes"), image="star", target=3)  # nothing cached
     with_gradcam = overlay.snapshot()
     overlay.method = "scorecam"
     plain = enlarge(overlay._input.display, 5)  # the 64-px image at 320 px, no heat map
@@ -229,8 +229,8 @@ def test_a_slow_method_not_run_shows_no_other_methods_map_and_says_so(shapes_mod
     assert overlay.status == "Score-CAM is slow: press Run to compute it."
 
 
-def test_while_a_slow_method_runs_the_status_line_says_so(shapes_model):
-    overlay = CAMOverlay(shapes_model, image="star", target=3, method="scorecam")
+def test_while_a_slow_method_runs_the_status_line_says_so():
+    overlay = CAMOverlay(zoo.load_model("shapes"), image="star", target=3, method="scorecam")
     seen = []
     overlay.observe(lambda change: seen.append(change["new"]), "status")
     overlay.run(wait=True)
