@@ -363,7 +363,9 @@ def prepare_image(
     >>> import numpy as np
     >>> image = prepare_image(np.zeros((10, 20, 3), np.uint8), size=(8, 8))
     >>> image.pixels.shape, image.display.dtype, image.note
-    ((8, 8, 3), dtype('uint8'), None)
+    ((8, 8, 3), dtype('uint8'), "the 20×10 image was stretched to the model's 8×8 input")
+    >>> prepare_image(np.zeros((16, 16, 3), np.uint8), size=(8, 8)).note is None
+    True
     >>> clear = np.zeros((2, 2, 4), np.uint8)  # fully transparent black
     >>> seen = prepare_image(clear)
     >>> seen.display[0, 0].tolist()
@@ -375,6 +377,12 @@ def prepare_image(
     if size is not None:
         height = size[0] if size[0] is not None else pixels.shape[0]
         width = size[1] if size[1] is not None else pixels.shape[1]
+        own_height, own_width = pixels.shape[:2]
+        # A different aspect ratio is stretched, as the models were trained (no letterbox):
+        # said, since a 480×320 photo then looks squeezed.
+        if abs(own_width * height - own_height * width) > max(own_width, own_height):
+            notes.append(f"the {own_width}×{own_height} image was stretched to the model's "
+                         f"{width}×{height} input")
         pixels = _resize(pixels, (int(height), int(width)))
     pixels = np.ascontiguousarray(pixels, dtype=np.float32)
     pixels.setflags(write=False)

@@ -1,5 +1,5 @@
-"""Bundled models, class names and sample images: everything ships in the package, nothing is
-downloaded.
+"""Models, class names and sample images: the bundled ones ship in the package (nothing is
+downloaded); the ImageNet models come from Keras' cache or the network.
 
 - ``"shapes"``: a small VGG-style convnet (``block1_conv1`` … ``block4_conv2``) trained by
   :mod:`convviz_widgets.zoo.train` on procedurally drawn shapes (:mod:`.shapes`); raw 0–255 RGB
@@ -7,6 +7,9 @@ downloaded.
 - ``"shapes_circle"``: the same architecture with a single sigmoid unit, "is there a circle?"
   (the binary-classifier case of Chollet's cats-vs-dogs model); classes ``["circle",
   "no circle"]`` (positive first).
+- ``"vgg16"``, ``"resnet50"``, ``"mobilenetv2"``: ``keras.applications`` models with their
+  ImageNet weights from Keras' cache, downloaded when the network is reachable (see
+  :mod:`.imagenet`); ``convviz fetch`` prepares a machine without internet.
 - Class names of the 1,000 ImageNet classes, so ``keras.applications`` models are decoded
   offline: ``class_names("imagenet")`` (provenance in ``zoo/data/PROVENANCE.md``).
 - Sample images: one clean drawing per shape class (``"circle"``, ``"star"``, …) and a few
@@ -19,7 +22,7 @@ Examples
 --------
 >>> from convviz_widgets import zoo
 >>> zoo.model_names()
-['shapes', 'shapes_circle']
+['shapes', 'shapes_circle', 'vgg16', 'resnet50', 'mobilenetv2']
 >>> zoo.class_names("shapes")
 ['circle', 'square', 'triangle', 'star', 'cross']
 >>> zoo.image_names()[:5]
