@@ -63,7 +63,7 @@ class PictureFigure:
         # top, so clicks come back as row coordinates) the extent is given as [height, 0].
         self.mark = bqplot.Image(image=self._image, scales={"x": self.x_scale, "y": self.y_scale},
                                  x=[0.0, 1.0], y=[1.0, 0.0])
-        self.figure = bqplot.Figure(
+        self.figure = bqplot.Figure(display_toolbar=False,
             marks=[self.mark], padding_x=0.0, padding_y=0.0,
             fig_margin={"top": 0, "bottom": 0, "left": 0, "right": 0},
             min_aspect_ratio=0.01, max_aspect_ratio=100.0,

@@ -175,7 +175,7 @@ class CAMOverlay(EpochControls, ConvvizWidget):
                                 colors=["#4c72b0"], interactions={"click": "select"},
                                 selected_style={"fill": "#dd8452"})
         self.bars.on_element_click(self._on_bar_click)
-        self.class_chart = bqplot.Figure(
+        self.class_chart = bqplot.Figure(display_toolbar=False,
             marks=[self.bars], title=f"top classes ({self.head.value_kind})",
             axes=[bqplot.Axis(scale=x_scale),
                   bqplot.Axis(scale=y_scale, side="left", tick_format=".0%")],
@@ -193,7 +193,7 @@ class CAMOverlay(EpochControls, ConvvizWidget):
             x=[0.0, 1.0], y=[[0.0, 0.0], [0.0, 0.0]], colors=["#c44e52", "#55a868"],
             labels=["deletion", "insertion"], display_legend=True,
             scales={"x": fraction, "y": score})
-        self.curve_chart = bqplot.Figure(
+        self.curve_chart = bqplot.Figure(display_toolbar=False,
             marks=[self.curve_lines], title="deletion / insertion",
             axes=[bqplot.Axis(scale=fraction, label="share of pixels", tick_format=".0%"),
                   bqplot.Axis(scale=score, side="left", tick_format=".0%")],

@@ -150,7 +150,7 @@ class EpochControls(HasTraits):
                 bqplot.Axis(scale=loss_scale, side="left", label="loss"),
                 bqplot.Axis(scale=rate_scale, side="right", label="accuracy",
                             tick_format=".0%")]
-        chart = bqplot.Figure(
+        chart = bqplot.Figure(display_toolbar=False,
             marks=[*marks, self._epoch_marker, self._epoch_points], axes=axes,
             title="training (click an epoch)", legend_location="top-right",
             fig_margin={"top": 30, "bottom": 40, "left": 55, "right": 55},

@@ -192,7 +192,7 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
         steps, value = bqplot.LinearScale(), bqplot.LinearScale()
         self.curve = bqplot.Lines(x=[0.0], y=[0.0], scales={"x": steps, "y": value},
                                   colors=["#4c72b0"])
-        self.curve_chart = bqplot.Figure(
+        self.curve_chart = bqplot.Figure(display_toolbar=False,
             marks=[self.curve], title="objective per step",
             axes=[bqplot.Axis(scale=steps, label="step"),
                   bqplot.Axis(scale=value, side="left")],

@@ -183,7 +183,7 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
             scales={"x": x_scale, "y": y_scale, "color": self._focus_color},
         )
         color_axis = bqplot.ColorAxis(scale=self._focus_color, side="right", num_ticks=5)
-        self.focus = bqplot.Figure(
+        self.focus = bqplot.Figure(display_toolbar=False,
             marks=[self.focus_map], axes=[color_axis], padding_x=0.0, padding_y=0.0,
             fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 60},
             title_style={"font-size": "12px"},
