@@ -27,6 +27,7 @@ Usage::
     python scripts/mutate.py                      # every target below
     python scripts/mutate.py render paging        # targets whose path contains these words
     python scripts/mutate.py --list               # count the mutants, run nothing
+    python scripts/mutate.py --again              # only the last run's survivors
 
 The report (killed / total per module, and every survivor with its line) is printed and written
 to ``mutation-report/`` (git-ignored) as text and JSON.
@@ -645,12 +646,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("only", nargs="*", help="mutate only targets whose path contains these")
     parser.add_argument("--list", action="store_true", help="count the mutants; run nothing")
+    parser.add_argument("--again", action="store_true",
+                        help="run only the mutants that survived the last run (after new tests)")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds before a mutant counts as hanging (default 60)")
     args = parser.parse_args(argv)
     paths = [p for p in TARGETS if not args.only or any(word in p for word in args.only)]
     mutants = find_mutants(paths)
     print(f"{len(mutants)} mutants in {len(paths)} modules")
+    earlier: dict[tuple[str, int, int], dict] = {}
+    if args.again:
+        earlier = {(m["path"], m["index"], m["variant"]): m
+                   for m in json.loads((OUT / "mutants.json").read_text(encoding="utf-8"))}
     if args.list:
         for path in paths:
             print(f"  {path}: {sum(m.path == path for m in mutants)}")
@@ -671,6 +678,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tests recorded in {time.perf_counter() - started:.0f} s; running mutants")
     try:
         for number, mutant in enumerate(mutants, 1):
+            before = earlier.get((mutant.path, mutant.index, mutant.variant))
+            if before is not None and before["status"] in ("killed", "timeout"):
+                mutant.status, mutant.seconds = before["status"], before["seconds"]
+                continue
             tests = coverage.tests_for(mutant)
             mutant.tests = len(tests)
             if not tests:
