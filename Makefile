@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8888
 
-.PHONY: venv demo test lint bench browser-deps train clean
+.PHONY: venv demo test lint bench browser-deps train mutate clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,9 +43,14 @@ test: $(STAMP) browser-deps lint
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
+## Mutation testing of render, cam/, gradients, images and paging against the fast tests;
+## prints killed / total per module and every survivor (slow, so not part of `make test`).
+mutate: $(STAMP)
+	$(PY) scripts/mutate.py
+
 ## Retrain the bundled shapes models (about 13 minutes each on 2 cores).
 train: $(STAMP)
 	$(PY) -m convviz_widgets.zoo.train
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts mutation-report *.egg-info

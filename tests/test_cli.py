@@ -1,4 +1,4 @@
-"""The ``convviz`` command renders the same grid as the library and reports bad input plainly."""
+"""The ``convviz`` command draws each channel where it belongs and reports bad input plainly."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import pytest
 from convviz_widgets import zoo
 from convviz_widgets.cli import main
 from convviz_widgets.engine.render import decode_png
-from convviz_widgets.export import layer_grid
 
 
 def test_layers_lists_every_layer_with_kind_and_shape(capsys):
@@ -25,13 +24,29 @@ def test_layers_lists_every_layer_with_kind_and_shape(capsys):
     assert "block1_conv1 (conv) 64×64×16" in lines
 
 
-def test_render_writes_the_library_grid(tmp_path):
+def test_render_draws_each_channel_of_a_saved_model_in_its_own_tile(tmp_path):
+    from PIL import Image
+
+    from tiny_models import numbered_channels_model
+
+    model = tmp_path / "numbered.keras"
+    numbered_channels_model(8).save(model)  # channel c of "numbers" is the constant c
+    image = tmp_path / "blank.png"
+    Image.fromarray(np.zeros((2, 3, 3), np.uint8)).save(image)
     out = tmp_path / "grid.png"
-    assert main(["render", "--image", "star", "--layer", "block2_conv1", "--out", str(out),
-                 "--columns", "8", "--tile", "32"]) == 0
-    expected = layer_grid(zoo.load_model("shapes"), zoo.load_image("star"), "block2_conv1",
-                          columns=8, tile=32)
-    np.testing.assert_array_equal(decode_png(out.read_bytes()), expected.rgb)
+    assert main(["render", "--model", str(model), "--image", str(image), "--layer", "numbers",
+                 "--out", str(out), "--columns", "4", "--tile", "3", "--cmap", "gray",
+                 "--norm", "layer"]) == 0
+    picture = decode_png(out.read_bytes())
+    # 2×3 maps in 2×3 tiles (the longer side is 3), 2 rows of 4, 1-pixel white gaps; over the
+    # layer's range [0, 7], channel c is gray level 255 c / 7.
+    assert picture.shape == (2 * 3 - 1, 4 * 4 - 1, 3)
+    for channel in range(8):
+        row, col = divmod(channel, 4)
+        tile = picture[row * 3 : row * 3 + 2, col * 4 : col * 4 + 3].astype(int)
+        np.testing.assert_allclose(tile, round(255 * channel / 7), atol=1, err_msg=channel)
+    np.testing.assert_array_equal(picture[2], 255)
+    np.testing.assert_array_equal(picture[:, 3], 255)
 
 
 def test_a_dense_layer_is_a_clear_error_not_a_traceback(tmp_path, capsys):

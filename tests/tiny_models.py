@@ -271,3 +271,78 @@ def small_training_data(n: int = 64):
     images = rng.uniform(0, 1, (n, 8, 8, 3)).astype(np.float32)
     labels = (images[..., 0].mean(axis=(1, 2)) > images[..., 1].mean(axis=(1, 2))).astype(int)
     return images, np.eye(2, dtype=np.float32)[labels]
+
+
+# Quarter-integer weights found by a seeded search (numpy default_rng(2159)) for a model whose
+# gradients vary over space, whose ReLUs are each on at some pixels and off at others, and on
+# which the ten methods give ten different maps; written out so that they never depend on a
+# random generator.
+SPATIAL_CONV1 = np.moveaxis(np.array([  # filters, then (kh, kw, in); × 1/4
+    [[[-2, -1, 2], [0, 4, -4]], [[0, -2, -3], [2, 2, 4]]],
+    [[[-2, -3, 2], [2, 4, 0]], [[2, 1, 4], [-1, 2, -4]]],
+    [[[1, -2, -2], [-4, -3, -2]], [[3, -2, 2], [0, 4, 0]]],
+], np.float32) / 4, 0, -1)
+SPATIAL_BIAS1 = np.array([-1.0, -2.0, 1.5], np.float32)
+SPATIAL_CONV2 = np.moveaxis(np.array([  # filters, then (kh, kw, in); × 1/4
+    [[[4, 1, -1], [-3, 2, 1]], [[4, 0, -4], [-4, 0, 2]]],
+    [[[4, -3, 4], [2, -4, -1]], [[4, 2, -4], [-2, 3, -1]]],
+], np.float32) / 4, 0, -1)
+SPATIAL_BIAS2 = np.array([1.5, 1.0], np.float32)
+SPATIAL_DENSE = np.array([  # (2·2·2 flattened conv2 values, 3 classes); × 1/8
+    [-3, -2, 3], [2, -1, -4], [3, 0, 3], [-1, 4, 3],
+    [4, 4, -3], [-3, -1, 3], [1, -2, 4], [4, -1, -3],
+], np.float32) / 8
+SPATIAL_IMAGE = np.array([  # (4, 4, 3) pixels on the 0–255 scale, kept small
+    [[1, 2, 8], [3, 9, 6], [3, 9, 7], [5, 2, 6]],
+    [[0, 4, 0], [3, 7, 3], [3, 2, 0], [3, 6, 1]],
+    [[8, 7, 3], [5, 6, 0], [4, 3, 2], [0, 2, 6]],
+    [[6, 3, 2], [2, 5, 8], [3, 0, 1], [3, 7, 0]],
+], np.uint8)
+
+
+def spatial_model():
+    """(4, 4, 3) input → "conv1" (2×2 valid, 3 filters, ReLU) → "conv2" (2×2 valid, 2 filters,
+    ReLU) → "flatten" → "predictions" (dense, 3 classes, softmax, no bias).
+
+    A conv and a dense layer follow every explained layer, so the gradient of a class score
+    differs from pixel to pixel: the spatial mean, the maximum and the elementwise product of
+    the gradient give different maps, and only each method's own formula matches its
+    reference (``tests/cam_references.py``, plain ``tf.GradientTape`` on the same weights).
+    On SPATIAL_IMAGE: conv1's pre-activations are negative (ReLU off) at 14 of its 27 units,
+    none within 0.25 of the kink; conv2's are [[20.1875, 0.1875], [14.6875, 2.5]] (filter 0)
+    and [[1.6875, -6.875], [5.75, 5.9375]] (filter 1); the logits are exactly
+    [1.390625, 0, 2.46875], the softmax [0.239, 0.059, 0.702], so the classes rank 2, 0, 1 —
+    none at its own rank.
+    """
+    import keras
+
+    inputs = keras.Input((4, 4, 3), name="image")
+    conv1 = keras.layers.Conv2D(3, 2, name="conv1", activation="relu",
+                                kernel_initializer=keras.initializers.Constant(SPATIAL_CONV1),
+                                bias_initializer=keras.initializers.Constant(SPATIAL_BIAS1))
+    conv2 = keras.layers.Conv2D(2, 2, name="conv2", activation="relu",
+                                kernel_initializer=keras.initializers.Constant(SPATIAL_CONV2),
+                                bias_initializer=keras.initializers.Constant(SPATIAL_BIAS2))
+    flat = keras.layers.Flatten(name="flatten")(conv2(conv1(inputs)))
+    outputs = keras.layers.Dense(3, name="predictions", activation="softmax", use_bias=False,
+                                 kernel_initializer=keras.initializers.Constant(SPATIAL_DENSE))
+    return keras.Model(inputs, outputs(flat), name="spatial")
+
+
+def numbered_channels_model(channels: int = 8, size: tuple[int, int] = (2, 3)):
+    """(height, width, 3) input → "numbers": a 1×1 conv with zero weights and bias ``c`` for
+    channel ``c``, so channel ``c`` is the constant ``c`` whatever the image → "gap" → "score".
+
+    With ``norm="layer"`` (the layer's range [0, channels − 1]) channel ``c`` is drawn in the
+    colormap's colour at ``c / (channels − 1)``: every tile has its own colour, and the tile at
+    each position tells which channel is drawn there.
+    """
+    import keras
+
+    inputs = keras.Input((*size, 3), name="image")
+    numbers = keras.layers.Conv2D(
+        channels, 1, name="numbers", kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant(np.arange(channels, dtype=np.float32)))
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(numbers(inputs))
+    outputs = keras.layers.Dense(1, name="score", kernel_initializer="ones")(pooled)
+    return keras.Model(inputs, outputs, name="numbered")

@@ -8,6 +8,7 @@ and the method. ``probe.cam(...)`` and the widgets go through :meth:`Explainer.e
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -127,7 +128,7 @@ class Explainer:
             key = self._key(version, prepared, info, resolved, chosen)
             found = self._results.get(key)
             if found is not None:
-                return found
+                return _asked_layer(found, info)
             request = Request(prepared, info, resolved, self, progress, cancel)
             values = chosen.explain(request)
             score = None
@@ -150,7 +151,8 @@ class Explainer:
             prepared = self.probe.prepare(image)
             info = self._layer(layer, chosen)
             key = self._key(version, prepared, info, self.target(prepared, target), chosen)
-            return self._results.get(key)
+            found = self._results.get(key)
+            return None if found is None else _asked_layer(found, info)
 
     def _key(self, version: int, image: ImageInput, info: LayerInfo, target: Target,
              method: Method) -> tuple:
@@ -169,3 +171,9 @@ class Explainer:
             raise ValueError(f"layer {info.path!r} ({info.class_name}) has no feature maps to "
                              f"explain; choose a conv layer such as {choices}.")
         return info
+
+
+def _asked_layer(result: CAMResult, info: LayerInfo) -> CAMResult:
+    """A cached map as the answer for layer ``info``: a map that uses no layer is cached once
+    for every layer, and names the layer that was asked for (see :class:`CAMResult`)."""
+    return result if result.layer == info.path else dataclasses.replace(result, layer=info.path)

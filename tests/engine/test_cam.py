@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from convviz_widgets.engine.cam import METHODS, cam_sweep, compute_cam
+from convviz_widgets.engine.cam import cam_sweep, compute_cam
 from convviz_widgets.engine.gradients import (
     BinaryTarget,
     ChannelTarget,
@@ -15,7 +15,7 @@ from convviz_widgets.engine.gradients import (
 )
 from convviz_widgets.engine.probe import ActivationProbe
 
-from tiny_models import CAM_DENSE, cam_model, deconv_model, nested_model
+from tiny_models import CAM_DENSE, cam_model, nested_model
 
 # conv output = the image itself (identity 1×1 kernel); channels x0, x1 on a 2×2 grid.
 IMAGE = np.array([[[10, 40], [200, 0]], [[0, 100], [50, 30]]], np.uint8)
@@ -73,17 +73,6 @@ def test_gradcam_plus_plus_and_layercam_follow_their_formulas():
     weights = (alpha * np.maximum(g, 0)).sum(axis=(0, 1))
     plus = compute_cam(gradients, IMAGE, "conv", 0, method="gradcam++")
     np.testing.assert_allclose(plus.map, normalized(X @ weights), atol=1e-5)
-
-
-@pytest.mark.parametrize("method", sorted(METHODS))
-def test_every_registered_method_gives_a_map_in_the_unit_range_at_its_resolution(method):
-    probe = ActivationProbe(deconv_model())  # 4×4 input, conv2 on a 2×2 grid
-    image = np.arange(16, dtype=np.uint8).reshape(4, 4) * 16
-    result = probe.cam(image, "conv2", 0, method=method)
-    expected = (2, 2) if METHODS[method].resolution == "layer" else (4, 4)
-    assert result.map.shape == expected and result.map.dtype == np.float32
-    assert result.map.min() >= 0.0 and result.map.max() <= 1.0
-    assert result.upsampled.shape == (4, 4) and result.method == method
 
 
 def test_a_sweep_over_every_conv_layer_is_one_backward_pass():

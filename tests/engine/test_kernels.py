@@ -95,13 +95,14 @@ def test_layer_info_is_accepted(model):
     np.testing.assert_array_equal(conv_kernel(info), RGB_KERNEL)
 
 
-@pytest.mark.parametrize("layer", [
-    keras.layers.Dense(3),
-    keras.layers.DepthwiseConv2D(3),
-    keras.layers.SeparableConv2D(2, 3),
-    keras.layers.Conv2DTranspose(2, 3),
-])
-def test_other_layers_raise_a_clear_error(layer):
+@pytest.mark.parametrize("make", [
+    lambda: keras.layers.Dense(3),
+    lambda: keras.layers.DepthwiseConv2D(3),
+    lambda: keras.layers.SeparableConv2D(2, 3),
+    lambda: keras.layers.Conv2DTranspose(2, 3),
+], ids=["Dense", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose"])
+def test_other_layers_raise_a_clear_error(make):
+    layer = make()  # a new layer each run: a built layer cannot be built again
     layer.build((None, 8, 8, 3) if not isinstance(layer, keras.layers.Dense) else (None, 4))
     with pytest.raises(ValueError, match="not a Conv2D layer; choose a standard"):
         kernel_tiles(layer)

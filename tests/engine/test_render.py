@@ -43,16 +43,38 @@ def test_dead_channels_are_counted_and_render_without_nan():
     np.testing.assert_array_equal(grid.rgb[0, 3], lut[0])  # the dead tile gets the lowest colour
 
 
+def numbered(channels: int, height: int = 3, width: int = 5) -> np.ndarray:
+    """Maps ``(height, width, channels)`` where channel c is the constant c."""
+    return np.broadcast_to(np.arange(channels, dtype=np.float32), (height, width, channels)).copy()
+
+
 def test_grid_geometry_and_click_mapping():
-    maps = np.zeros((3, 5, 7), np.float32)
-    grid = render.render_channel_grid(maps, [6, 5, 4, 3, 2], columns=2, tile=10, gap=1)
+    grid = render.render_channel_grid(numbered(7), [6, 5, 4, 3, 2], columns=2, tile=10, gap=1)
     assert grid.tile_shape == (6, 10)  # 3×5 maps → 6×10 tiles by repetition ×2
     assert grid.indices.shape == (3 * 6 + 2, 2 * 10 + 1)
     assert grid.channel_at(0, 0) == 6 and grid.channel_at(11, 0) == 5
     assert grid.channel_at(10, 0) is None  # the separator column
-    assert grid.channel_at(0, 10) == 4
+    assert grid.channel_at(0, 6) is None  # the separator row
+    assert grid.channel_at(0, 7) == 4 and grid.channel_at(20, 12) == 3
+    assert grid.channel_at(21, 0) is None and grid.channel_at(-1, 0) is None  # off the grid
     assert grid.channel_at(0, 14) == 2 and grid.channel_at(11, 14) is None  # the empty slot
     np.testing.assert_array_equal(grid.rgb[:, 10], 255)  # separators are white
+    np.testing.assert_array_equal(grid.rgb[6], 255)
+    np.testing.assert_array_equal(grid.rgb[14:, 11:], 255)  # so is the empty slot
+
+
+@pytest.mark.parametrize("channels", [[6, 5, 4, 3, 2], [2, 6, 0, 5], [0, 1, 2, 3, 4, 5, 6]])
+def test_each_tile_shows_the_channel_the_grid_says_is_there(channels):
+    """Channel c is the constant c; over the layer's range [0, 6] it is gray level 255 c / 6."""
+    grid = render.render_channel_grid(numbered(7), channels, columns=3, tile=10, cmap="gray",
+                                      norm="layer")
+    assert grid.channels == tuple(channels)
+    for position, channel in enumerate(channels):
+        row, col = divmod(position, 3)
+        top, left = row * 7, col * 11
+        tile = grid.rgb[top : top + 6, left : left + 10].astype(int)
+        np.testing.assert_allclose(tile, round(255 * channel / 6), atol=1)
+        assert grid.channel_at(left + 5, top + 3) == channel
 
 
 def test_fit_maps_box_averages_large_maps_and_repeats_small_ones():

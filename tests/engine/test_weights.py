@@ -4,6 +4,7 @@ every cache answers for the weights the model has now."""
 from __future__ import annotations
 
 import keras
+import matplotlib
 import numpy as np
 
 from convviz_widgets import CAMOverlay, LayerBrowser
@@ -12,7 +13,7 @@ from convviz_widgets.engine.probe import ActivationProbe, shared_probe
 from convviz_widgets.engine.saliency import input_gradients
 from convviz_widgets.engine.weights import SAMPLES_PER_VARIABLE, WeightsWatch
 
-from tiny_models import cam_model, featvis_model
+from tiny_models import CAM_DENSE, cam_model, featvis_model
 
 IMAGE = np.array([[[10, 0, 7], [40, 100, 9]], [[200, 50, 3], [0, 30, 1]]], np.uint8)
 
@@ -77,25 +78,38 @@ def test_activations_cams_and_gradients_follow_set_weights_on_a_shared_probe():
     assert not np.allclose(gradient, before_gradient)
 
 
+def assert_grid_shows(picture: np.ndarray, maps: np.ndarray) -> None:
+    """A LayerBrowser grid of two 2×2 channels (default width: 319-pixel tiles, 160 pixels a
+    cell) scaled over the layer's range, each cell in viridis, checked at the cells' centres."""
+    assert picture.shape == (319, 2 * 320 - 1, 3)
+    low, high = maps.min(), maps.max()
+    for channel, i, j in np.ndindex(2, 2, 2):
+        colour = np.array(matplotlib.colormaps["viridis"](
+            (maps[i, j, channel] - low) / (high - low))[:3]) * 255
+        pixel = picture[160 * i + 80, 320 * channel + 160 * j + 80]
+        np.testing.assert_allclose(pixel, colour, atol=2, err_msg=(channel, i, j))
+
+
 def test_a_new_widget_on_a_trained_model_shows_the_new_weights():
-    model = rgb_cam_model()
+    model = rgb_cam_model()  # conv keeps R and G
     browser = LayerBrowser(model, image=IMAGE, layer="conv", norm="layer")
     overlay = CAMOverlay(model, image=IMAGE, target=0)
-    old_grid, old_overlay = browser.snapshot(), overlay.snapshot()
+    assert_grid_shows(browser.snapshot(), IMAGE[..., [0, 1]].astype(float))
     conv = model.get_layer("conv")
     kernel = np.zeros((1, 1, 3, 2), np.float32)
-    kernel[0, 0, 2, 0] = kernel[0, 0, 1, 1] = 1.0
+    kernel[0, 0, 2, 0] = kernel[0, 0, 1, 1] = 1.0  # conv now keeps B and G
     conv.set_weights([kernel])
-    again = LayerBrowser(model, image=IMAGE, layer="conv", norm="layer")
-    unshared = LayerBrowser(ActivationProbe(model), image=IMAGE, layer="conv", norm="layer")
-    np.testing.assert_array_equal(again.snapshot(), unshared.snapshot())
-    assert not np.array_equal(again.snapshot(), old_grid)
+    kept = IMAGE[..., [2, 1]].astype(float)
+    assert_grid_shows(LayerBrowser(model, image=IMAGE, layer="conv", norm="layer").snapshot(),
+                      kept)
     browser.image = IMAGE.copy()  # re-setting the image redraws from the new weights
-    np.testing.assert_array_equal(browser.snapshot(), unshared.snapshot())
-    overlay_again = CAMOverlay(model, image=IMAGE, target=0)
-    fresh_overlay = CAMOverlay(ActivationProbe(model), image=IMAGE, target=0)
-    np.testing.assert_array_equal(overlay_again.snapshot(), fresh_overlay.snapshot())
-    assert not np.array_equal(overlay_again.snapshot(), old_overlay)
+    assert_grid_shows(browser.snapshot(), kept)
+    # Grad-CAM of class 0 on the kept channels: ReLU(sum_c CAM_DENSE[c, 0] / 4 x_c), scaled.
+    cam = np.maximum(kept @ (CAM_DENSE[:, 0] / 4), 0)
+    np.testing.assert_allclose(CAMOverlay(model, image=IMAGE, target=0).cam_map(),
+                               cam / cam.max(), atol=1e-6)
+    overlay.image = IMAGE.copy()
+    np.testing.assert_allclose(overlay.cam_map(), cam / cam.max(), atol=1e-6)
 
 
 def test_a_shared_pattern_cache_recomputes_patterns_after_the_weights_change():

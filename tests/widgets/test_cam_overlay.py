@@ -10,7 +10,8 @@ from traitlets import TraitError
 from convviz_widgets import CAMOverlay, zoo
 from convviz_widgets.engine.render import apply_colormap
 
-from tiny_models import CAM_DENSE, cam_model, nested_model
+import cam_references as ref
+from tiny_models import CAM_DENSE, SPATIAL_IMAGE, cam_model, nested_model, spatial_model
 
 # An RGB image; the model's conv keeps R and G (x0, x1): Grad-CAM for class k is
 # ReLU(sum_c CAM_DENSE[c, k] / 4 * x_c), scaled by its maximum.
@@ -25,6 +26,24 @@ def expected_cam(cls: int) -> np.ndarray:
 
 def rgb_model():
     return cam_model(channels=3)
+
+
+SPATIAL_NAMES = ["cat", "dog", "fox"]
+
+
+@pytest.fixture
+def spatial_overlay():
+    """A CAMOverlay on spatial_model, whose classes rank 2, 0, 1: no bar shows its own index."""
+    return CAMOverlay(spatial_model(), image=SPATIAL_IMAGE, layer="conv1",
+                      class_names=SPATIAL_NAMES)
+
+
+def blended(image_pixel: np.ndarray, heat: float, alpha: float = 0.5, cmap: str = "jet"):
+    """``(1 - alpha) * pixel + alpha * colormap(heat)``, rounded, by hand (as float)."""
+    import matplotlib
+
+    colour = np.array(matplotlib.colormaps[cmap](heat)[:3]) * 255.0
+    return np.clip((1 - alpha) * image_pixel + alpha * colour, 0, 255)
 
 
 def test_the_predicted_class_is_explained_first_and_bars_switch_without_a_pass():
@@ -74,14 +93,42 @@ def test_sigmoid_model_switches_between_positive_and_negative_evidence():
                                atol=1e-5)
 
 
-def test_score_cam_waits_for_run_and_reports_progress():
-    overlay = CAMOverlay(rgb_model(), image=IMAGE, method="scorecam")
+def test_a_bar_click_explains_the_class_that_bar_shows(spatial_overlay):
+    overlay = spatial_overlay
+    ranked = np.argsort(-ref.probabilities(SPATIAL_IMAGE[None])[0]).tolist()
+    assert ranked == [2, 0, 1]  # the bar at position p never shows class p
+    assert list(overlay.bars.x) == [SPATIAL_NAMES[c] for c in ranked]
+    assert overlay.class_index == 2 and list(overlay.bars.selected) == [0]
+    for position in (1, 2, 0):
+        overlay._on_bar_click(overlay.bars, {"data": {"index": position}})
+        cls = ranked[position]
+        assert overlay.class_index == cls and overlay.class_box.value == cls
+        assert list(overlay.bars.selected) == [position]
+        assert f"explaining: {SPATIAL_NAMES[cls]}" in overlay.status
+        cam = ref.gradcam(SPATIAL_IMAGE, "conv1", cls)
+        np.testing.assert_allclose(overlay.cam_map(), cam, atol=2e-5)
+        # The 4×4 image is drawn ×80: the corner pixel blends the map's corner value over it
+        # (within one level: the colormap is looked up in a 256-entry table).
+        np.testing.assert_allclose(overlay.snapshot()[0, 0],
+                                   blended(SPATIAL_IMAGE[0, 0], cam[0, 0]), atol=1)
+    assert overlay.explainer.layer_gradients.backward_passes == 1
+
+
+def test_typing_a_class_selects_the_bar_that_shows_it(spatial_overlay):
+    spatial_overlay.class_box.value = 1  # ranked third
+    assert spatial_overlay.class_index == 1 and list(spatial_overlay.bars.selected) == [2]
+    assert "explaining: dog" in spatial_overlay.status
+
+
+def test_score_cam_waits_for_run_and_reports_progress(spatial_overlay):
+    overlay = spatial_overlay
+    overlay.method = "scorecam"
     assert "press Run" in overlay.status and overlay.cam_map() is None
     overlay.run_button.click()  # runs in a thread: the kernel stays responsive
     overlay.wait(60)
-    assert overlay.progress.value == overlay.progress.max == 2  # one masked input per channel
-    cam = overlay.cam_map()
-    assert cam.shape == (2, 2) and cam.min() >= 0 and cam.max() == 1
+    assert overlay.progress.value == overlay.progress.max == 3  # one masked input per channel
+    np.testing.assert_allclose(overlay.cam_map(), ref.scorecam(SPATIAL_IMAGE, "conv1", 2),
+                               atol=2e-5)
 
 
 def test_bad_values_show_in_the_status_line_and_the_overlay_keeps_working():
@@ -146,25 +193,27 @@ def test_a_model_named_like_a_bundled_one_but_shaped_otherwise_keeps_numbered_na
     assert overlay.class_names == ["class 0", "class 1", "class 2"]
 
 
-def test_pixel_space_methods_show_maps_at_the_input_size():
+def test_pixel_space_methods_show_maps_at_the_input_size(spatial_overlay):
+    for method in ("saliency", "guided gradcam", "deconvnet"):
+        spatial_overlay.method = method
+        expected = ref.REFERENCES[method](SPATIAL_IMAGE, "conv1", 2)
+        np.testing.assert_allclose(spatial_overlay.cam_map(), expected, atol=2e-5)
+        assert "⚠" not in spatial_overlay.status_line.value
     overlay = CAMOverlay(rgb_model(), image=IMAGE, target=0)
-    for method in ("saliency", "guided gradcam"):
-        overlay.method = method
-        cam = overlay.cam_map()
-        assert cam.shape == (2, 2) and cam.min() >= 0 and cam.max() == pytest.approx(1.0)
-        assert "⚠" not in overlay.status_line.value
     # Linear path to the logit: |d logit_0 / d x| = |CAM_DENSE[c, 0]| / 4 for the kept channels.
     overlay.method = "saliency"
     expected = np.full((2, 2), max(abs(CAM_DENSE[0, 0]), abs(CAM_DENSE[1, 0])) / 4)
     np.testing.assert_allclose(overlay.cam_map(), expected / expected.max(), atol=1e-6)
 
 
-def test_smoothgrad_waits_for_run():
-    overlay = CAMOverlay(rgb_model(), image=IMAGE, method="smoothgrad")
+def test_smoothgrad_waits_for_run(spatial_overlay):
+    overlay = spatial_overlay
+    overlay.method = "smoothgrad"
     assert "press Run" in overlay.status and overlay.cam_map() is None
     overlay.run(wait=True)
     assert overlay.progress.value == overlay.progress.max == 25  # noisy copies differentiated
-    assert overlay.cam_map().shape == (2, 2)
+    np.testing.assert_allclose(overlay.cam_map(), ref.smoothgrad(SPATIAL_IMAGE, "conv1", 2),
+                               atol=2e-5)
 
 
 def test_cancelling_score_cam_stops_after_the_current_batch():

@@ -54,10 +54,16 @@ def test_run_streams_previews_then_finished_patterns_and_caches_them():
     assert len(history) == 4 and history[-1] > history[0], "the objective rises"
     gallery.filter = 0
     np.testing.assert_allclose(gallery.curve.y, history)
-    # A second gallery on the same cache shows the patterns without optimizing anything.
+    # A second gallery on the same cache shows the cached patterns without optimizing: three
+    # 8×8 tiles (the input's size, not resized) with 1-pixel gaps, each the pattern's pixels.
     again = FilterGallery(gallery.probe, layer="conv", cache=cache, tile=8)
-    assert "3/3 patterns ready" in again.status
-    np.testing.assert_array_equal(again.snapshot(), gallery.snapshot())
+    assert "3/3 patterns ready" in again.status and "press Run" not in again.status
+    picture = again.snapshot()
+    assert picture.shape == (8, 3 * 9 - 1, 3)
+    for index in range(3):
+        pattern = again.pattern(index)
+        assert pattern is gallery.pattern(index)  # the cache's own object
+        np.testing.assert_array_equal(picture[:, 9 * index : 9 * index + 8], pattern.pixels)
 
 
 def test_a_background_run_keeps_the_widget_answering_and_cancel_stops_it():

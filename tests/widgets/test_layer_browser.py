@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import ClassVar
 
 import comm
+import matplotlib
 import numpy as np
 import pytest
 from traitlets import TraitError
@@ -14,7 +15,7 @@ from convviz_widgets import LayerBrowser, zoo
 from convviz_widgets.engine.probe import ActivationProbe
 from convviz_widgets.engine.render import decode_png
 
-from tiny_models import nested_model, ones_conv_model
+from tiny_models import nested_model, numbered_channels_model, ones_conv_model
 
 # FileUpload values carry a datetime, as ipywidgets 8 deserializes them from the page.
 UPLOAD_TIME = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -57,7 +58,9 @@ def test_setting_the_layer_trait_moves_the_controls_and_sends_a_new_grid(shapes_
     pngs = sent_pngs(wire)
     assert len(pngs) == 1, "one new picture per update"
     np.testing.assert_array_equal(decode_png(pngs[0]), browser.snapshot())
-    assert browser.snapshot().shape != first.shape or (browser.snapshot() != first).any()
+    # 16 channels of 64×64 before, 32 of 32×32 now: 2 rows of 8 tiles of 79 pixels, then 4.
+    assert first.shape == (2 * 80 - 1, 8 * 80 - 1, 3)
+    assert browser.snapshot().shape == (4 * 80 - 1, 8 * 80 - 1, 3)
 
 
 def test_moving_the_slider_sets_the_trait(shapes_model):
@@ -151,8 +154,13 @@ def test_uploading_a_png_shows_it(shapes_model):
                                     "content": memoryview(buffer.getvalue()),
                                     "last_modified": UPLOAD_TIME},)
     assert browser.images.picker.value == "(your image)"
-    expected = LayerBrowser(shapes_model, image="cross").snapshot()
-    np.testing.assert_array_equal(browser.snapshot(), expected)
+    cross = zoo.load_image("cross")
+    np.testing.assert_array_equal(browser._input.pixels, cross)  # PNG is lossless
+    # The maps shown are the cross's: the focus view holds channel 0 of its activations.
+    maps = browser.probe.activations(cross, browser.layer)
+    np.testing.assert_array_equal(browser.focus_map.color, maps[:, :, 0])
+    assert not np.array_equal(maps, browser.probe.activations(zoo.load_image("star"),
+                                                               browser.layer))
 
 
 def test_nested_model_and_a_shared_probe():
@@ -176,3 +184,74 @@ def test_snapshot_and_save_write_the_displayed_grid(tmp_path):
 
 def test_repr_is_short(shapes_model):
     assert len(repr(LayerBrowser(shapes_model, image="star"))) < 100
+
+
+# --------------------------------------------------------------------------- which tile is which
+# numbered_channels_model: channel c of "numbers" is the constant c (8 channels). With the
+# layer's range [0, 7], channel c is drawn in the colormap's colour at c / 7: each tile's colour
+# says which channel it shows.
+NUMBERED = 8
+BLANK = np.zeros((2, 3, 3), np.uint8)
+
+
+def colour_of(channel: int, cmap: str = "viridis") -> np.ndarray:
+    """The colour of the constant ``channel`` scaled over [0, NUMBERED - 1], by matplotlib."""
+    return np.array(matplotlib.colormaps[cmap](channel / (NUMBERED - 1))[:3]) * 255.0
+
+
+def tile_boxes(picture: np.ndarray, count: int, columns: int) -> list[tuple[slice, slice]]:
+    """Where each of ``count`` tiles lies in a mosaic of ``columns`` with 1-pixel gaps."""
+    rows = -(-count // columns)
+    height = (picture.shape[0] - rows + 1) // rows
+    width = (picture.shape[1] - columns + 1) // columns
+    assert picture.shape[:2] == (rows * (height + 1) - 1, columns * (width + 1) - 1)
+    return [(slice(row * (height + 1), row * (height + 1) + height),
+             slice(col * (width + 1), col * (width + 1) + width))
+            for row, col in (divmod(i, columns) for i in range(count))]
+
+
+def channel_drawn(tile: np.ndarray, cmap: str = "viridis") -> int:
+    """The channel whose colour fills the whole tile (within 2 levels of matplotlib's)."""
+    distances = [np.abs(tile - colour_of(c, cmap)).max() for c in range(NUMBERED)]
+    best = int(np.argmin(distances))
+    assert distances[best] <= 2, f"the tile is not filled with one channel's colour: {tile[0, 0]}"
+    return best
+
+
+@pytest.mark.parametrize(("order", "page", "expected"), [
+    ("index", 0, [0, 1, 2, 3, 4]), ("index", 1, [5, 6, 7]),
+    ("mean", 0, [7, 6, 5, 4, 3]), ("max", 1, [2, 1, 0]),
+])
+def test_every_tile_shows_the_channel_the_browser_says_is_there(order, page, expected):
+    browser = LayerBrowser(numbered_channels_model(NUMBERED), image=BLANK, norm="layer",
+                           order=order, page_size=5, columns=3, grid_width=95)
+    browser.page = page
+    assert browser.page_channels().tolist() == expected
+    picture = browser.snapshot()
+    np.testing.assert_array_equal(decode_png(browser.grid.png), picture)
+    for position, (rows, cols) in enumerate(tile_boxes(picture, len(expected), 3)):
+        channel = expected[position]
+        assert channel_drawn(picture[rows, cols]) == channel, f"tile {position}"
+        # A click in the middle of the tile opens the channel drawn there.
+        browser._on_grid_click(x=(cols.start + cols.stop) / 2, y=(rows.start + rows.stop) / 2)
+        assert browser.channel == channel and browser.channel_slider.value == channel
+        np.testing.assert_array_equal(browser.focus_map.color, channel)
+
+
+def test_a_colormap_chosen_after_construction_recolours_every_tile_and_the_focus(wire):
+    browser = LayerBrowser(numbered_channels_model(NUMBERED), image=BLANK, norm="layer",
+                           columns=4, grid_width=127)
+    wire.clear()
+    browser.cmap = "gray"
+    picture = browser.snapshot()
+    np.testing.assert_array_equal(decode_png(sent_pngs(wire)[-1]), picture)
+    for channel, (rows, cols) in enumerate(tile_boxes(picture, NUMBERED, 4)):
+        assert channel_drawn(picture[rows, cols], "gray") == channel
+        np.testing.assert_allclose(picture[rows, cols], round(255 * channel / 7), atol=1)
+    assert browser.cmap_picker.value == "gray"
+    stops = browser._focus_color.colors
+    assert stops[0] == "#000000" and stops[-1] == "#ffffff" and stops == sorted(stops)
+    browser.cmap_picker.value = "magma"  # the dropdown does the same
+    picture = browser.snapshot()
+    assert [channel_drawn(picture[r, c], "magma")
+            for r, c in tile_boxes(picture, NUMBERED, 4)] == list(range(NUMBERED))
