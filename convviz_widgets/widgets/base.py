@@ -48,6 +48,19 @@ def colorscale_colors(cmap: str, stops: int = 9) -> list[str]:
     return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in picks]
 
 
+def wrapping_row(children: list[widgets.Widget]) -> widgets.HBox:
+    """A row of controls or figures that wraps onto the next line where the screen is narrow
+    (a projector at 1024 pixels, JupyterLab's file browser open, a zoomed page)."""
+    return widgets.HBox(children, layout=widgets.Layout(flex_flow="row wrap",
+                                                        align_items="flex-start",
+                                                        max_width="100%"))
+
+
+def column(children: list[widgets.Widget]) -> widgets.VBox:
+    """A column no wider than the space it is given (its figures narrow with it)."""
+    return widgets.VBox(children, layout=widgets.Layout(max_width="100%"))
+
+
 class PictureFigure:
     """A bqplot figure showing one RGB picture pixel for pixel, with clicks in pixel coordinates.
 
@@ -67,7 +80,8 @@ class PictureFigure:
             marks=[self.mark], padding_x=0.0, padding_y=0.0,
             fig_margin={"top": 0, "bottom": 0, "left": 0, "right": 0},
             min_aspect_ratio=0.01, max_aspect_ratio=100.0,
-            layout=widgets.Layout(width="320px", height="320px", margin="0", padding="0"),
+            layout=widgets.Layout(width="320px", height="320px", margin="0", padding="0",
+                                  max_width="100%"),
         )
         self.figure.add_class(css_class)
         if on_click is not None:
@@ -78,7 +92,11 @@ class PictureFigure:
         self.png = b""
 
     def show(self, png: bytes, width: int, height: int, scale: float = 1.0) -> None:
-        """Display ``png`` (``width`` × ``height`` pixels) at ``scale`` times its size."""
+        """Display ``png`` (``width`` × ``height`` pixels) at ``scale`` times its size.
+
+        Where the page is narrower than that, the figure narrows and the picture keeps its
+        proportions (the plot area's aspect ratio is pinned to the picture's).
+        """
         old = self._image
         self._image = widgets.Image(value=png, format="png")
         self.png = png
@@ -88,6 +106,7 @@ class PictureFigure:
             self.mark.x = [0.0, float(width)]
             self.mark.y = [float(height), 0.0]
             self.mark.image = self._image
+            self.figure.min_aspect_ratio = self.figure.max_aspect_ratio = width / height
             self.figure.layout.width = f"{round(width * scale)}px"
             self.figure.layout.height = f"{round(height * scale)}px"
         old.close()
@@ -109,6 +128,7 @@ class ConvvizWidget(widgets.VBox):
         self.status_line = widgets.HTML()
         self.status_line.add_class("convviz-status")
         super().__init__(**kwargs)
+        self.layout.max_width = "100%"
 
     def _set_status(self, message: str, error: bool = False) -> None:
         probe = getattr(self, "probe", None)

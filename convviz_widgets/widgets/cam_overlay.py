@@ -29,7 +29,14 @@ from ..engine.render import (
 )
 from ..engine.targets import BinaryTarget, ClassTarget, Target
 from ..engine.timeline import Timeline
-from .base import ConvvizWidget, InvalidValue, PictureFigure, probe_for
+from .base import (
+    ConvvizWidget,
+    InvalidValue,
+    PictureFigure,
+    column,
+    probe_for,
+    wrapping_row,
+)
 from .compare import Comparison
 from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
 from .epochs import EpochControls, with_timeline
@@ -180,7 +187,7 @@ class CAMOverlay(EpochControls, ConvvizWidget):
             axes=[bqplot.Axis(scale=x_scale),
                   bqplot.Axis(scale=y_scale, side="left", tick_format=".0%")],
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
-            layout=widgets.Layout(width="420px", height="240px"))
+            layout=widgets.Layout(width="420px", height="240px", max_width="100%"))
         self.class_chart.add_class("convviz-cam-classes")
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
@@ -199,7 +206,8 @@ class CAMOverlay(EpochControls, ConvvizWidget):
                   bqplot.Axis(scale=score, side="left", tick_format=".0%")],
             legend_location="right", title_style={"font-size": "12px"},
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
-            layout=widgets.Layout(width="420px", height="240px", display="none"))
+            layout=widgets.Layout(width="420px", height="240px", max_width="100%",
+                                  display="none"))
         self.curve_chart.add_class("convviz-cam-curves")
 
     def _link_controls(self) -> None:
@@ -214,22 +222,22 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         return [
             self.images.box,
             *([self.epoch_box] if self.epoch_box is not None else []),
-            widgets.HBox([self.layer_slider, self.layer_label]),
-            widgets.HBox([self.class_box, self.method_picker, self.run_button,
+            wrapping_row([self.layer_slider, self.layer_label]),
+            wrapping_row([self.class_box, self.method_picker, self.run_button,
                           self.cancel_button, self.progress]),
-            widgets.HBox([self.alpha_slider, self.cmap_picker, self.curves_toggle]),
-            widgets.HBox([self.overlay_view.figure, self.map_view.figure]),
+            wrapping_row([self.alpha_slider, self.cmap_picker, self.curves_toggle]),
+            wrapping_row([self.overlay_view.figure, self.map_view.figure]),
             *([self._comparison_box()] if self.comparison is not None else []),
-            widgets.HBox([self.class_chart, self.curve_chart]),
+            wrapping_row([self.class_chart, self.curve_chart]),
             self.status_line,
         ]
 
     def _comparison_box(self) -> widgets.Widget:
         assert self.comparison is not None
         label = html.escape(self.comparison.label)
-        return widgets.HBox([
-            widgets.VBox([widgets.HTML(f"<b>{label}</b>"), self.other_view.figure]),
-            widgets.VBox([widgets.HTML(f"<b>difference: this − {label}</b> ({DIFFERENCE_CMAP}, "
+        return wrapping_row([
+            column([widgets.HTML(f"<b>{label}</b>"), self.other_view.figure]),
+            column([widgets.HTML(f"<b>difference: this − {label}</b> ({DIFFERENCE_CMAP}, "
                                        "0 in the middle)"), self.difference_view.figure]),
         ])
 

@@ -12,6 +12,7 @@ from traitlets import HasTraits, TraitError
 
 from .. import zoo
 from ..engine.images import ImageInput
+from .base import wrapping_row
 
 CUSTOM_IMAGE = "(your image)"
 
@@ -58,7 +59,7 @@ class ImageChooser:
         self.owner = owner
         self.picker = widgets.Dropdown(options=zoo.image_names(), description="image")
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="upload")
-        self.box = widgets.HBox([self.picker, self.upload])
+        self.box = wrapping_row([self.picker, self.upload])
         self._showing = False
         self.picker.observe(self._on_pick, "value")
         self.upload.observe(self._on_upload, "value")

@@ -16,6 +16,7 @@ import numpy as np
 from traitlets import HasTraits, Int, TraitError, observe, validate
 
 from ..engine.timeline import Timeline
+from .base import column
 
 
 def with_timeline(model: Any, timeline: Timeline | None) -> tuple[Any, Timeline | None]:
@@ -59,7 +60,7 @@ class EpochControls(HasTraits):
                                                     description="epoch", continuous_update=True)
         self.epoch_slider.add_class("convviz-epoch-slider")
         self.metrics_chart = self._metrics_chart(timeline)
-        self.epoch_box = widgets.VBox([self.epoch_slider, *(
+        self.epoch_box = column([self.epoch_slider, *(
             [self.metrics_chart] if self.metrics_chart is not None else [])])
         timeline.listen(self._follow_timeline)  # held weakly by the timeline
 
@@ -155,7 +156,7 @@ class EpochControls(HasTraits):
             title="training (click an epoch)", legend_location="top-right",
             fig_margin={"top": 30, "bottom": 40, "left": 55, "right": 55},
             title_style={"font-size": "12px"},
-            layout=widgets.Layout(width="420px", height="220px"))
+            layout=widgets.Layout(width="420px", height="220px", max_width="100%"))
         chart.add_class("convviz-metrics")
         return chart
 

@@ -28,7 +28,14 @@ from ..engine.kernels import kernel_tiles
 from ..engine.layers import LayerInfo
 from ..engine.render import SEPARATOR_COLOR, apply_colormap, encode_png, enlarge, mosaic
 from ..engine.timeline import Timeline
-from .base import ConvvizWidget, InvalidValue, PictureFigure, probe_for
+from .base import (
+    ConvvizWidget,
+    InvalidValue,
+    PictureFigure,
+    column,
+    probe_for,
+    wrapping_row,
+)
 from .epochs import EpochControls, with_timeline
 from .paging import Paged
 
@@ -198,7 +205,7 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
                   bqplot.Axis(scale=value, side="left")],
             fig_margin={"top": 30, "bottom": 40, "left": 50, "right": 10},
             title_style={"font-size": "12px"},
-            layout=widgets.Layout(width="300px", height="200px"))
+            layout=widgets.Layout(width="300px", height="200px", max_width="100%"))
         self.curve_chart.add_class("convviz-gallery-curve")
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
@@ -209,15 +216,15 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
             traitlets.link((self, name), (control, "value"))
 
     def _layout(self) -> list[widgets.Widget]:
-        focus = widgets.VBox([widgets.HBox([self.focus_pattern.figure,
-                                            self.focus_kernel.figure]), self.curve_chart],
-                             layout=widgets.Layout(margin="0 0 0 12px"))
+        focus = column([wrapping_row([self.focus_pattern.figure, self.focus_kernel.figure]),
+                        self.curve_chart])
+        focus.layout.margin = "0 0 0 12px"
         return [
             *([self.epoch_box] if self.epoch_box is not None else []),
-            widgets.HBox([self.layer_picker, self.mode_picker]),
-            widgets.HBox([self.page_slider, self.preset_picker]),
-            widgets.HBox([self.run_button, self.cancel_button, self.progress]),
-            widgets.HBox([self.grid.figure, focus]),
+            wrapping_row([self.layer_picker, self.mode_picker]),
+            wrapping_row([self.page_slider, self.preset_picker]),
+            wrapping_row([self.run_button, self.cancel_button, self.progress]),
+            wrapping_row([self.grid.figure, focus]),
             self.status_line,
         ]
 

@@ -27,7 +27,14 @@ from ..engine.render import (
     scaling,
 )
 from ..engine.timeline import Timeline
-from .base import ConvvizWidget, PictureFigure, colorscale_colors, probe_for
+from .base import (
+    ConvvizWidget,
+    PictureFigure,
+    colorscale_colors,
+    column,
+    probe_for,
+    wrapping_row,
+)
 from .compare import Comparison
 from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
 from .epochs import EpochControls, with_timeline
@@ -185,9 +192,9 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         color_axis = bqplot.ColorAxis(scale=self._focus_color, side="right", num_ticks=5)
         self.focus = bqplot.Figure(display_toolbar=False,
             marks=[self.focus_map], axes=[color_axis], padding_x=0.0, padding_y=0.0,
-            fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 60},
+            fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 70},
             title_style={"font-size": "12px"},
-            layout=widgets.Layout(width="330px", height="300px"),
+            layout=widgets.Layout(width="330px", height="300px", max_width="100%", margin="0"),
         )
         self.focus.add_class("convviz-focus")
 
@@ -195,26 +202,26 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         return [
             self.images.box,
             *([self.epoch_box] if self.epoch_box is not None else []),
-            widgets.HBox([self.layer_slider, self.layer_picker]),
-            widgets.HBox([self.page_slider, self.cmap_picker, self.order_picker]),
+            wrapping_row([self.layer_slider, self.layer_picker]),
+            wrapping_row([self.page_slider, self.cmap_picker, self.order_picker]),
             self.norm_picker,
             self._grids_box(),
             self.status_line,
         ]
 
     def _grids_box(self) -> widgets.Widget:
-        focus = widgets.VBox([self.channel_slider, self.focus])
+        focus = column([self.channel_slider, self.focus])
         if self.comparison is None:
-            return widgets.HBox([self.grid.figure, focus])
+            return wrapping_row([self.grid.figure, focus])
 
         def titled(title: str, figure: PictureFigure) -> widgets.VBox:
-            return widgets.VBox([widgets.HTML(f"<b>{html.escape(title)}</b>"), figure.figure])
+            return column([widgets.HTML(f"<b>{html.escape(title)}</b>"), figure.figure])
 
         self.this_title = widgets.HTML()
-        return widgets.VBox([
-            widgets.HBox([widgets.VBox([self.this_title, self.grid.figure]),
+        return column([
+            wrapping_row([column([self.this_title, self.grid.figure]),
                           titled(self.comparison.label, self.other_grid)]),
-            widgets.HBox([titled(f"difference: this − {self.comparison.label} "
+            wrapping_row([titled(f"difference: this − {self.comparison.label} "
                                  f"({DIFFERENCE_CMAP}, 0 in the middle)", self.difference_grid),
                           focus]),
         ])

@@ -1,0 +1,106 @@
+"""Every widget fits the screen it is shown on: projected at 1024×768 with JupyterLab's file
+browser open, at 1400×1000, and in Voila; nothing runs past the output area or scrolls
+sideways, and the channel grid keeps its tiles' shape.
+
+The measurements are the browser's own layout boxes (``getBoundingClientRect``), so they are
+independent of how the widgets are built: a panel that does not wrap, a figure wider than the
+page, or a grid squeezed into tall, thin tiles fails, whatever the code meant to do.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from page_tools import (
+    assert_no_widget_errors,
+    open_notebook_in_lab,
+    open_notebook_in_voila,
+    sent_picture,
+)
+
+NOTEBOOK = "tests/browser/fixtures/layout.ipynb"
+WIDGETS = (".convviz-layer-browser", ".convviz-cam-overlay", ".convviz-filter-gallery")
+SIZES = [(1024, 768), (1400, 1000)]
+pytestmark = pytest.mark.browser
+
+# For each widget: the parts that stick out of its output area (by more than a pixel), whether
+# the output area or the widget scrolls sideways, and the channel grid's drawn and sent sizes.
+_MEASURE_JS = """
+selectors => selectors.map(selector => {
+  const widget = document.querySelector(selector);
+  if (!widget) return {selector, missing: true};
+  const area = widget.closest('.jp-OutputArea-output') || widget.parentElement;
+  const box = area.getBoundingClientRect();
+  const outside = [];
+  for (const element of widget.querySelectorAll('*')) {
+    const r = element.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) continue;
+    const style = getComputedStyle(element);
+    if (style.visibility === 'hidden' || style.display === 'none') continue;
+    const past = Math.max(r.right - box.right, box.left - r.left);
+    if (past > 1) {
+      const name = (element.getAttribute('class') || element.tagName).toString().slice(0, 60);
+      outside.push(`${element.tagName.toLowerCase()}.${name} by ${past.toFixed(0)} px`);
+    }
+  }
+  const scrolls = [area, widget].filter(e => e.scrollWidth > e.clientWidth + 1)
+                                .map(e => e.className.toString().slice(0, 60));
+  const image = widget.querySelector('.convviz-grid image, .convviz-gallery-grid image');
+  const r = image ? image.getBoundingClientRect() : null;
+  const drawn = r ? r.width / r.height : null;
+  return {selector, width: box.width, outside: outside.slice(0, 8), scrolls, drawn};
+})
+"""
+
+
+def assert_fits(page, where: str) -> None:
+    """Fail with every widget's parts that stick out, scroll, or squeeze the grid."""
+    problems = []
+    for found in page.evaluate(_MEASURE_JS, list(WIDGETS)):
+        name = found["selector"]
+        if found.get("missing"):
+            problems.append(f"{name} is not on the page")
+            continue
+        if found["outside"]:
+            problems.append(f"{name} runs past its {found['width']:.0f}-pixel output area: "
+                            + "; ".join(found["outside"]))
+        if found["scrolls"]:
+            problems.append(f"{name} scrolls sideways: {found['scrolls']}")
+        if found["drawn"] is not None:
+            grid = page.locator(f"{name} .convviz-grid, {name} .convviz-gallery-grid").first
+            height, width = sent_picture(page, grid).shape[:2]
+            if abs(found["drawn"] / (width / height) - 1) > 0.03:
+                problems.append(f"{name}'s grid is drawn at aspect {found['drawn']:.3f}, "
+                                f"sent at {width / height:.3f}: tiles are stretched")
+    assert not problems, f"{where}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_every_widget_fits_jupyterlab_with_the_file_browser_open(page, lab_server, width,
+                                                                 height):
+    page.set_viewport_size({"width": width, "height": height})
+    open_notebook_in_lab(page, lab_server, NOTEBOOK)
+    assert_no_widget_errors(page)
+    page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
+    page.wait_for_selector(".jp-FileBrowser", state="visible")
+    page.wait_for_timeout(1000)  # let bqplot answer the resize
+    assert_fits(page, f"JupyterLab at {width}×{height} with the file browser open")
+
+
+def test_every_widget_fits_jupyterlab_at_150_percent_zoom(page, lab_server):
+    """150 % zoom on a 1024-pixel screen: the page lays out at 683 CSS pixels."""
+    page.set_viewport_size({"width": 683, "height": 512})
+    open_notebook_in_lab(page, lab_server, NOTEBOOK)
+    assert_no_widget_errors(page)
+    page.wait_for_timeout(1000)
+    assert_fits(page, "JupyterLab at 150 % zoom on 1024×768")
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_every_widget_fits_voila(page, voila_server, width, height):
+    page.set_viewport_size({"width": width, "height": height})
+    open_notebook_in_voila(page, voila_server, NOTEBOOK, ".convviz-filter-gallery")
+    page.wait_for_selector(".convviz-grid image", state="attached")
+    page.wait_for_timeout(1500)
+    assert_no_widget_errors(page)
+    assert_fits(page, f"Voila at {width}×{height}")
