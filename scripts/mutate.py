@@ -19,6 +19,9 @@ How it stays practical on two cores, with TensorFlow in the tests:
   with a profiler), fastest first, stopping at the first failure.
 - A mutant that hangs is stopped after ``--timeout`` seconds, counted as killed (``timeout``)
   and the worker is replaced.
+- Every test session builds new Keras models, which TensorFlow never gives back in full, so
+  the worker is replaced (the mutants so far are kept) once its memory passes
+  ``--worker-memory`` gigabytes.
 - Not mutated: docstrings and other strings, f-strings and everything in ``raise`` statements
   (messages), annotations, decorators, trait definitions and dataclass fields in class bodies.
 
@@ -603,6 +606,16 @@ class Worker:
             return self.connection.recv()
         return None
 
+    def memory(self) -> float:
+        """The worker's resident memory in GiB (0 where ``/proc`` is not there)."""
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text(encoding="ascii")
+        except OSError:
+            return 0.0
+        kib = next((int(line.split()[1]) for line in status.splitlines()
+                    if line.startswith("VmRSS:")), 0)
+        return kib / 2**20
+
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self.connection.send(None)
@@ -650,6 +663,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only the mutants that survived the last run (after new tests)")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds before a mutant counts as hanging (default 60)")
+    parser.add_argument("--worker-memory", type=float, default=4.0,
+                        help="GiB of memory after which the worker is replaced (default 4)")
     args = parser.parse_args(argv)
     paths = [p for p in TARGETS if not args.only or any(word in p for word in args.only)]
     mutants = find_mutants(paths)
@@ -695,6 +710,9 @@ def main(argv: list[str] | None = None) -> int:
                 worker_process = Worker(paths)
             else:
                 mutant.status, mutant.seconds = answer["status"], answer["seconds"]
+                if worker_process.memory() > args.worker_memory:
+                    worker_process.stop()
+                    worker_process = Worker(paths)
             if number % 25 == 0 or number == len(mutants):
                 done = mutants[:number]
                 killed = sum(m.status in ("killed", "timeout") for m in done)

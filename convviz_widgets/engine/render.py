@@ -242,6 +242,11 @@ class ChannelGrid:
         """Encode as an indexed PNG (one byte per pixel: fast to encode, small to send)."""
         return encode_indexed_png(self.indices, self.palette)
 
+    def boxes(self) -> np.ndarray:
+        """Where each tile is drawn: ``(len(channels), 4)`` rows of (left, top, right, bottom)
+        in pixels of the mosaic, in the order of :attr:`channels`."""
+        return tile_boxes(len(self.channels), self.columns, self.tile_shape, self.gap)
+
     def channel_at(self, x: float, y: float) -> int | None:
         """The channel drawn at pixel ``(x, y)`` of the mosaic, or ``None`` on a separator."""
         if x < 0 or y < 0:
@@ -253,6 +258,22 @@ class ChannelGrid:
             return None
         index = row * self.columns + col
         return self.channels[index] if index < len(self.channels) else None
+
+
+def tile_boxes(count: int, columns: int, tile_shape: tuple[int, int], gap: int = 1
+               ) -> np.ndarray:
+    """(left, top, right, bottom) of each of ``count`` tiles laid out by :func:`mosaic`.
+
+    Examples
+    --------
+    >>> tile_boxes(3, 2, (4, 5)).tolist()
+    [[0, 0, 5, 4], [6, 0, 11, 4], [0, 5, 5, 9]]
+    """
+    tile_h, tile_w = tile_shape
+    columns = max(1, min(columns, count))
+    rows, cols = np.divmod(np.arange(count), columns)
+    left, top = cols * (tile_w + gap), rows * (tile_h + gap)
+    return np.stack([left, top, left + tile_w, top + tile_h], axis=1)
 
 
 def mosaic(tiles: np.ndarray, columns: int, gap: int = 1, fill: int | tuple = SEPARATOR_INDEX

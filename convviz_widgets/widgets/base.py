@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import html
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ from traitlets import TraitError, Unicode
 from .. import zoo
 from ..engine.files import write_picture
 from ..engine.probe import ActivationProbe, shared_probe
-from ..engine.render import colormap_lut
+from ..engine.render import colormap_lut, encode_png
+
+#: The outline of the selected tile: a red that stands out on every colormap offered.
+SELECTED_COLOUR = "#ff1744"
 
 
 class InvalidValue(TraitError, ValueError):
@@ -69,8 +73,10 @@ class PictureFigure:
     """
 
     def __init__(self, css_class: str, on_click: Callable[[float, float], None] | None = None):
-        self.x_scale = bqplot.LinearScale(min=0.0, max=1.0)
-        self.y_scale = bqplot.LinearScale(min=0.0, max=1.0, reverse=True)
+        # No padding: the tile numbers and outline drawn over the picture must not shrink the
+        # scales' range (bqplot pads it for Label and Lines marks), which clips the picture.
+        self.x_scale = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
+        self.y_scale = bqplot.LinearScale(min=0.0, max=1.0, reverse=True, allow_padding=False)
         self._image = widgets.Image(value=b"", format="png")
         # bqplot draws an Image mark's top edge at y[1]: with the y scale reversed (row 0 at the
         # top, so clicks come back as row coordinates) the extent is given as [height, 0].
@@ -90,6 +96,40 @@ class PictureFigure:
                 lambda _mark, event: on_click(event["data"]["click_x"], event["data"]["click_y"])
             )
         self.png = b""
+        self._numbers: list[bqplot.Label] | None = None
+        self._outline: bqplot.Lines | None = None
+        self._scale_to_screen = 1.0
+
+    def mark_tiles(self, boxes: np.ndarray, labels: Sequence[str],
+                   selected: int | None = None) -> None:
+        """Number each tile at its top-left corner and outline the ``selected`` one.
+
+        ``boxes`` are (left, top, right, bottom) rows in pixels of the picture. The marks are
+        drawn over the picture (its pixels, and so ``snapshot()``, are unchanged); numbers are
+        left out where tiles are too small to hold them.
+        """
+        if self._numbers is None:
+            self._numbers = [bqplot.Label(x=[], y=[], text=[], colors=[colour], default_size=12,
+                                          x_offset=3 + shift, y_offset=13 + shift,
+                                          scales=self.mark.scales)
+                             for colour, shift in (("black", 1), ("white", 0))]
+            self._outline = bqplot.Lines(x=[], y=[], colors=[SELECTED_COLOUR], stroke_width=3,
+                                         scales=self.mark.scales)
+            self.figure.marks = [self.mark, *self._numbers, self._outline]
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        big_enough = len(boxes) and (boxes[0, 2] - boxes[0, 0]) * self._scale_to_screen >= 24
+        for label in self._numbers:
+            with label.hold_sync():
+                label.x = boxes[:, 0] if big_enough else []
+                label.y = boxes[:, 1] if big_enough else []
+                label.text = list(labels) if big_enough else []
+        if selected is None or not 0 <= selected < len(boxes):
+            self._outline.x, self._outline.y = [], []
+            return
+        left, top, right, bottom = boxes[selected]
+        with self._outline.hold_sync():
+            self._outline.x = [left, right, right, left, left]
+            self._outline.y = [top, top, bottom, bottom, top]
 
     def show(self, png: bytes, width: int, height: int, scale: float = 1.0) -> None:
         """Display ``png`` (``width`` × ``height`` pixels) at ``scale`` times its size.
@@ -107,9 +147,28 @@ class PictureFigure:
             self.mark.y = [float(height), 0.0]
             self.mark.image = self._image
             self.figure.min_aspect_ratio = self.figure.max_aspect_ratio = width / height
+            self._scale_to_screen = scale
             self.figure.layout.width = f"{round(width * scale)}px"
             self.figure.layout.height = f"{round(height * scale)}px"
         old.close()
+
+
+class ColourBar:
+    """A vertical colour bar for a picture drawn with a colormap: what the colours mean."""
+
+    def __init__(self, cmap: str, label: str, low: float = 0.0, high: float = 1.0,
+                 height: int = 320) -> None:
+        self.scale = bqplot.ColorScale(min=low, max=high, colors=colorscale_colors(cmap))
+        self.axis = bqplot.ColorAxis(scale=self.scale, side="right",
+                                     num_ticks=5, tick_format=".2~g", label=label)
+        self.figure = bqplot.Figure(display_toolbar=False, marks=[], axes=[self.axis],
+                                    fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 90},
+                                    layout=widgets.Layout(width="130px", height=f"{height}px"))
+        self.figure.add_class("convviz-colour-bar")
+
+    def recolour(self, cmap: str) -> None:
+        """Show ``cmap``'s colours."""
+        self.scale.colors = colorscale_colors(cmap)
 
 
 class ConvvizWidget(widgets.VBox):
@@ -127,8 +186,35 @@ class ConvvizWidget(widgets.VBox):
         self._run_again = False
         self.status_line = widgets.HTML()
         self.status_line.add_class("convviz-status")
+        self.save_button = widgets.Button(description="Save PNG", icon="download",
+                                          tooltip="a PNG of the picture on display, to download")
+        self.save_button.add_class("convviz-save")
+        self.save_button.on_click(lambda _: self._offer_download())
+        self.save_link = widgets.HTML()
+        self.save_link.add_class("convviz-save-link")
         super().__init__(**kwargs)
         self.layout.max_width = "100%"
+
+    def _footer(self) -> widgets.Widget:
+        """The status line, then Save and its download link."""
+        return column([self.status_line, wrapping_row([self.save_button, self.save_link])])
+
+    def _save_name(self) -> str:
+        """The file name offered for the picture on display."""
+        return "convviz.png"
+
+    def _offer_download(self) -> None:
+        """Turn the picture on display into a download link (the same pixels as ``save()``):
+        the browser saves it, wherever the kernel runs."""
+        try:
+            png = encode_png(self._current_rgb())
+        except Exception as err:  # nothing displayed yet: say so, stay usable
+            self._show_error(err)
+            return
+        name = html.escape(self._save_name())
+        data = base64.b64encode(png).decode("ascii")
+        self.save_link.value = (f'<a download="{name}" href="data:image/png;base64,{data}">'
+                                f"⤓ download {name}</a> ({len(png) / 1024:.0f} KiB)")
 
     def _set_status(self, message: str, error: bool = False) -> None:
         probe = getattr(self, "probe", None)

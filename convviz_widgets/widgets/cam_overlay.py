@@ -30,6 +30,7 @@ from ..engine.render import (
 from ..engine.targets import BinaryTarget, ClassTarget, Target
 from ..engine.timeline import Timeline
 from .base import (
+    ColourBar,
     ConvvizWidget,
     InvalidValue,
     PictureFigure,
@@ -174,6 +175,7 @@ class CAMOverlay(EpochControls, ConvvizWidget):
                                             layout=widgets.Layout(width="200px"))
         self.overlay_view = PictureFigure("convviz-cam-image")
         self.map_view = PictureFigure("convviz-cam-map")
+        self.map_bar = ColourBar(self.cmap, "map, scaled")
         if self.comparison is not None:
             self.other_view = PictureFigure("convviz-cam-other")
             self.difference_view = PictureFigure("convviz-cam-difference")
@@ -193,7 +195,8 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         self.cancel_button.on_click(lambda _: self.cancel())
         self.curves_toggle = widgets.ToggleButton(False, description="deletion / insertion",
                                                   icon="line-chart",
-                                                  tooltip="measure how faithful the map is")
+                                                  tooltip="measure how faithful the map is",
+                                                  layout=widgets.Layout(width="auto"))
         fraction = bqplot.LinearScale(min=0.0, max=1.0)
         score = bqplot.LinearScale(min=0.0, max=1.0)
         self.curve_lines = bqplot.Lines(
@@ -226,10 +229,11 @@ class CAMOverlay(EpochControls, ConvvizWidget):
             wrapping_row([self.class_box, self.method_picker, self.run_button,
                           self.cancel_button, self.progress]),
             wrapping_row([self.alpha_slider, self.cmap_picker, self.curves_toggle]),
-            wrapping_row([self.overlay_view.figure, self.map_view.figure]),
+            wrapping_row([self.overlay_view.figure,
+                          wrapping_row([self.map_view.figure, self.map_bar.figure])]),
             *([self._comparison_box()] if self.comparison is not None else []),
             wrapping_row([self.class_chart, self.curve_chart]),
-            self.status_line,
+            self._footer(),
         ]
 
     def _comparison_box(self) -> widgets.Widget:
@@ -338,6 +342,7 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         elif name == "cmap":
             self.cmap_picker.options = colormap_options(OVERLAY_COLORMAPS, change["new"])
             self.cmap_picker.value = change["new"]
+            self.map_bar.recolour(change["new"])
         elif name == "class_index" and change["new"] in self._top:
             self.bars.selected = [self._top.index(change["new"])]
         self._refresh()
@@ -548,6 +553,10 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         if note:
             parts.append(note)
         return " · ".join(parts)
+
+    def _save_name(self) -> str:
+        method = self.method.replace(" ", "_")
+        return f"{method}_{self.layer.replace('/', '_')}_class{self.class_index}.png"
 
     def _current_rgb(self) -> np.ndarray:
         if self._overlay is None:

@@ -26,7 +26,14 @@ from ..engine.featvis import (
 from ..engine.featvis.optimize import to_display
 from ..engine.kernels import kernel_tiles
 from ..engine.layers import LayerInfo
-from ..engine.render import SEPARATOR_COLOR, apply_colormap, encode_png, enlarge, mosaic
+from ..engine.render import (
+    SEPARATOR_COLOR,
+    apply_colormap,
+    encode_png,
+    enlarge,
+    mosaic,
+    tile_boxes,
+)
 from ..engine.timeline import Timeline
 from .base import (
     ConvvizWidget,
@@ -225,7 +232,7 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
             wrapping_row([self.page_slider, self.preset_picker]),
             wrapping_row([self.run_button, self.cancel_button, self.progress]),
             wrapping_row([self.grid.figure, focus]),
-            self.status_line,
+            self._footer(),
         ]
 
     # -- validation ---------------------------------------------------------------------------
@@ -401,11 +408,22 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
                                        fill=SEPARATOR_COLOR)
                 height, width = self._picture.shape[:2]
                 self.grid.show(encode_png(self._picture), width, height)
+                self._mark_grid(len(tiles))
                 self._draw_focus()
                 if status:
                     self._set_status(self._describe())
         except Exception as err:  # the widget must stay usable: report, never raise into the UI
             self._show_error(err)
+
+    def _mark_grid(self, count: int) -> None:
+        """Filter numbers on the tiles (every epoch's row, in "weights by epoch"), and the
+        chosen filter's tile outlined (in the first row)."""
+        filters = self.page_filters()
+        columns = self._grid_columns()
+        labels = [str(filters[i % len(filters)]) for i in range(count)]
+        selected = filters.index(self.filter) if self.filter in filters else None
+        self.grid.mark_tiles(tile_boxes(count, columns, (self.tile, self.tile)), labels,
+                             selected)
 
     def _draw_focus(self) -> None:
         kernel = kernel_pictures(self.probe.layer(self.layer), [self.filter])[0]
@@ -448,6 +466,10 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
             if self.cache.write_error:
                 parts.append(self.cache.write_error)
         return " · ".join(parts)
+
+    def _save_name(self) -> str:
+        mode = self.mode.replace(" ", "_")
+        return f"{self.layer.replace('/', '_')}_{mode}_page{self.page + 1}.png"
 
     def _current_rgb(self) -> np.ndarray:
         if self._picture is None:

@@ -189,7 +189,8 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
             x=np.arange(2.0), y=np.arange(2.0), color=np.zeros((2, 2)),
             scales={"x": x_scale, "y": y_scale, "color": self._focus_color},
         )
-        color_axis = bqplot.ColorAxis(scale=self._focus_color, side="right", num_ticks=5)
+        color_axis = bqplot.ColorAxis(scale=self._focus_color, side="right", num_ticks=5,
+                                      tick_format=".3~g")
         self.focus = bqplot.Figure(display_toolbar=False,
             marks=[self.focus_map], axes=[color_axis], padding_x=0.0, padding_y=0.0,
             fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 70},
@@ -206,7 +207,7 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
             wrapping_row([self.page_slider, self.cmap_picker, self.order_picker]),
             self.norm_picker,
             self._grids_box(),
-            self.status_line,
+            self._footer(),
         ]
 
     def _grids_box(self) -> widgets.Widget:
@@ -332,6 +333,7 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
                 self._render_grid(record, maps)
             if focus:
                 self._render_focus(maps)
+            self._mark_grids()
             self._set_status(self._describe(record, maps))
         except Exception as err:  # the widget must stay usable: report, never raise into the UI
             self._show_error(err)
@@ -365,6 +367,18 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         self._show_grid(self.difference_grid, self._difference_grid)
         self.this_title.value = f"<b>{html.escape(self._this_label())}</b>"
 
+    def _mark_grids(self) -> None:
+        """Channel numbers on the tiles, and the focused channel's tile outlined."""
+        if self._grid is None:
+            return
+        channels = list(self._grid.channels)
+        selected = channels.index(self.channel) if self.channel in channels else None
+        boxes, labels = self._grid.boxes(), [str(c) for c in channels]
+        figures = [self.grid] if self.comparison is None else [
+            self.grid, self.other_grid, self.difference_grid]
+        for figure in figures:
+            figure.mark_tiles(boxes, labels, selected)
+
     @staticmethod
     def _show_grid(figure: PictureFigure, grid: ChannelGrid) -> None:
         height, width = grid.indices.shape
@@ -392,8 +406,8 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
             self.focus_map.x = np.arange(values.shape[1], dtype=np.float64)
             self.focus_map.y = np.arange(values.shape[0], dtype=np.float64)
             self.focus_map.color = values.astype(np.float64)
-            self.focus.title = (f"channel {self.channel}: min {values.min():.3g}, "
-                                f"max {values.max():.3g}, mean {values.mean():.3g}")
+            self.focus.title = (f"{self._info.path} · channel {self.channel}: "
+                                f"activation {values.min():.3g} to {values.max():.3g}")
 
     def _describe(self, record: ActivationRecord, maps: np.ndarray) -> str:
         info = self._info
@@ -426,6 +440,9 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
     def _default_layer(self) -> str:
         convs = [info for info in self._spatial if info.kind == "conv"]
         return (convs or self._spatial)[0].path
+
+    def _save_name(self) -> str:
+        return f"{self.layer.replace('/', '_')}_page{self.page + 1}.png"
 
     def _current_rgb(self) -> np.ndarray:
         if self._grid is None:

@@ -321,10 +321,19 @@ def sent_picture(page, figure) -> np.ndarray:
     return decode(image_bytes(page, figure.locator("image").first))
 
 
+_ANNOTATIONS_JS = """
+(figure, visibility) => figure.querySelectorAll('svg text, svg path')
+    .forEach(e => { e.style.visibility = visibility; })
+"""
+
+
 def figure_screen(page, figure) -> tuple[np.ndarray, dict, dict]:
     """What the page shows of a bqplot figure's ``<image>`` mark: its pixels where the plot area
     does not clip them (RGB), the box the image is drawn in, and the visible part of that box.
 
+    The tile numbers and the selected tile's outline drawn over a picture (its ``text`` and
+    ``path`` elements) are hidden for the screenshot: the picture itself is compared here; the
+    annotations are checked on their own (``test_which_tile_in_browser``).
     Boxes are in CSS pixels of the page (the figure is scrolled into view first).
     """
     figure.scroll_into_view_if_needed()
@@ -335,7 +344,11 @@ def figure_screen(page, figure) -> tuple[np.ndarray, dict, dict]:
     visible = _intersection(drawn, plot_area)
     if visible["width"] < 8 or visible["height"] < 8:
         raise AssertionError(f"the figure's image is (nearly) clipped away: {visible}")
-    return decode(page.screenshot(clip=visible)), drawn, visible
+    figure.evaluate(_ANNOTATIONS_JS, "hidden")
+    try:
+        return decode(page.screenshot(clip=visible)), drawn, visible
+    finally:
+        figure.evaluate(_ANNOTATIONS_JS, "")
 
 
 def assert_drawn_as(page, figure, expected: np.ndarray, what: str, *, timeout: float = 5.0,

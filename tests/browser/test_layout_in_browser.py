@@ -15,6 +15,7 @@ from page_tools import (
     assert_no_widget_errors,
     open_notebook_in_lab,
     open_notebook_in_voila,
+    screenshot_path,
     sent_picture,
 )
 
@@ -53,8 +54,14 @@ selectors => selectors.map(selector => {
 """
 
 
-def assert_fits(page, where: str) -> None:
-    """Fail with every widget's parts that stick out, scroll, or squeeze the grid."""
+def assert_fits(page, where: str, shots: str | None = None) -> None:
+    """Fail with every widget's parts that stick out, scroll, or squeeze the grid; save each
+    widget's screenshot as ``{shots}_{widget}.png`` (see ``screenshot_path``) if asked."""
+    if shots is not None:
+        for selector in WIDGETS:
+            widget = page.locator(selector).first
+            widget.scroll_into_view_if_needed()
+            widget.screenshot(path=str(screenshot_path(f"{shots}_{selector[9:]}.png")))
     problems = []
     for found in page.evaluate(_MEASURE_JS, list(WIDGETS)):
         name = found["selector"]
@@ -84,7 +91,8 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(page, lab_serve
     page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
     page.wait_for_selector(".jp-FileBrowser", state="visible")
     page.wait_for_timeout(1000)  # let bqplot answer the resize
-    assert_fits(page, f"JupyterLab at {width}×{height} with the file browser open")
+    assert_fits(page, f"JupyterLab at {width}×{height} with the file browser open",
+                shots=f"lab_{width}x{height}")
 
 
 def test_every_widget_fits_jupyterlab_at_150_percent_zoom(page, lab_server):

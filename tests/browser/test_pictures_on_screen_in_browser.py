@@ -301,8 +301,8 @@ def wait_for_picture_change(page, figure, old: np.ndarray, timeout: float = 30) 
 
 def title_range(title: str) -> tuple[float, float]:
     """The min and max a LayerBrowser focus title states."""
-    match = re.search(r"min (\S+), max (\S+),", title)
-    assert match, f"no 'min …, max …' in the focus title {title!r}"
+    match = re.search(r"activation (\S+) to (\S+)$", title)
+    assert match, f"no 'activation … to …' at the end of the focus title {title!r}"
     return float(match.group(1)), float(match.group(2))
 
 

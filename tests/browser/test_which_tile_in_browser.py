@@ -80,6 +80,58 @@ def class_on_screen(page, figure, cls: int, timeout: float = 15) -> dict[int, fl
         time.sleep(0.25)
 
 
+def tile_under(grid, tiles: Tiles, x: float, y: float) -> int | None:
+    """The position (row-major) of the tile under page point (x, y) of the grid's image."""
+    drawn = grid.locator("image").first.bounding_box()
+    column = int((x - drawn["x"]) / drawn["width"] * tiles.size[1] // (tiles.width + 1))
+    row = int((y - drawn["y"]) / drawn["height"] * tiles.size[0] // (tiles.height + 1))
+    if 0 <= row < tiles.rows and 0 <= column < tiles.columns:
+        return row * tiles.columns + column
+    return None
+
+
+def numbers_on_screen(grid, tiles: Tiles) -> dict[int, int]:
+    """Tile position → the number drawn in it (each number is drawn twice: white over a black
+    shadow; both must fall in the same tile)."""
+    found: dict[int, set[int]] = {}
+    for label in grid.locator("text").all():
+        box = label.bounding_box()
+        text = (label.text_content() or "").strip()
+        if box is None or not text.isdigit():
+            continue
+        position = tile_under(grid, tiles, box["x"] + box["width"] / 2,
+                              box["y"] + box["height"] / 2)
+        assert position is not None, f"number {text} is drawn off the tiles at {box}"
+        found.setdefault(position, set()).add(int(text))
+    assert all(len(numbers) == 1 for numbers in found.values()), found
+    return {position: numbers.pop() for position, numbers in found.items()}
+
+
+def wait_for_outline(grid, tiles: Tiles, position: int, timeout: float = 15) -> None:
+    """Wait until the outline drawn over the grid surrounds exactly tile ``position``."""
+    drawn = grid.locator("image").first.bounding_box()
+    row, column = divmod(position, tiles.columns)
+    top, left, bottom, right = tiles.box(row, column)
+    scale_x, scale_y = drawn["width"] / tiles.size[1], drawn["height"] / tiles.size[0]
+    want = (drawn["x"] + left * scale_x, drawn["y"] + top * scale_y,
+            drawn["x"] + right * scale_x, drawn["y"] + bottom * scale_y)
+    deadline = time.monotonic() + timeout
+    while True:
+        boxes = [b for b in (p.bounding_box() for p in grid.locator("path").all())
+                 if b is not None and b["width"] > 4]
+        got = [(b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"]) for b in boxes]
+        # Centred on the tile, and as large as the tile plus the stroke's reach: Chromium's box
+        # of a path includes its 3-pixel stroke with mitred corners (up to 4 × 1.5 px a side).
+        if any(abs((g[0] + g[2]) - (want[0] + want[2])) <= 3
+               and abs((g[1] + g[3]) - (want[1] + want[3])) <= 3
+               and 0 <= (g[2] - g[0]) - (want[2] - want[0]) <= 13
+               and 0 <= (g[3] - g[1]) - (want[3] - want[1]) <= 13 for g in got):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no outline around tile {position} ({want}); outlines {got}")
+        time.sleep(0.25)
+
+
 def test_each_tile_is_the_channel_named_and_each_bar_explains_its_class(page, lab_server):
     open_notebook_in_lab(page, lab_server, NOTEBOOK)
 
@@ -94,12 +146,16 @@ def test_each_tile_is_the_channel_named_and_each_bar_explains_its_class(page, la
     shown = [channel_on_screen(tiles.on_screen(screen, row, column))
              for row in range(2) for column in range(COLUMNS)]
     assert shown == named, f"on screen {shown}, named by the widget {named}"
+    # The number drawn on each tile is the channel whose colour fills it on the screen.
+    assert numbers_on_screen(grid, tiles) == {p: shown[p] for p in range(CHANNELS)}
     for position in (0, 5, 3):
         row, column = divmod(position, COLUMNS)
         click_tile(page, grid, tiles, row, column)
         channel = shown[position]
         title = wait_for_text(focus, f"channel {channel}:")
-        assert f"min {channel}, max {channel}" in title  # the constant c: that channel's maps
+        # The constant c: that channel's maps; the title names the layer.
+        assert f"numbers · channel {channel}: activation {channel} to {channel}" in title
+        wait_for_outline(grid, tiles, position)
 
     overlay = page.locator(".convviz-cam-overlay").first
     status = overlay.locator(".convviz-status")
