@@ -196,8 +196,10 @@ class ConvvizWidget(widgets.VBox):
         self.layout.max_width = "100%"
 
     def _footer(self) -> widgets.Widget:
-        """The status line, then Save and its download link."""
-        return column([self.status_line, wrapping_row([self.save_button, self.save_link])])
+        """The status line, then Save, its download link and the keyboard's help."""
+        keyboard = getattr(self, "keyboard", None)
+        return column([self.status_line, wrapping_row([
+            self.save_button, self.save_link, *([keyboard.help] if keyboard else [])])])
 
     def _save_name(self) -> str:
         """The file name offered for the picture on display."""

@@ -41,6 +41,7 @@ from .base import (
 from .compare import Comparison
 from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
 from .epochs import EpochControls, with_timeline
+from .keys import Key, KeyboardControl, cycle, step
 
 OVERLAY_COLORMAPS = ("jet", "turbo", "inferno", "viridis", "gray")
 
@@ -176,6 +177,8 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         self.overlay_view = PictureFigure("convviz-cam-image")
         self.map_view = PictureFigure("convviz-cam-map")
         self.map_bar = ColourBar(self.cmap, "map, scaled")
+        self.keyboard = KeyboardControl([self.overlay_view.figure, self.map_view.figure],
+                                        self._key_bindings(), self._set_status)
         if self.comparison is not None:
             self.other_view = PictureFigure("convviz-cam-other")
             self.difference_view = PictureFigure("convviz-cam-difference")
@@ -212,6 +215,21 @@ class CAMOverlay(EpochControls, ConvvizWidget):
             layout=widgets.Layout(width="420px", height="240px", max_width="100%",
                                   display="none"))
         self.curve_chart.add_class("convviz-cam-curves")
+
+    def _key_bindings(self) -> list[Key]:
+        return [
+            Key(("ArrowLeft", "ArrowRight"), "layer",
+                lambda by: setattr(self, "layer", step(self._layers, self.layer, by))),
+            Key(("ArrowUp", "ArrowDown"), "class (by rank)",
+                lambda by: setattr(self, "class_index", step(self._top, self.class_index, by))),
+            Key(("Enter", "r"), "Run", lambda _: self.run()),
+            Key(("Escape",), "Cancel", lambda _: self.cancel()),
+            Key(("m",), "next method", lambda _: setattr(self, "method",
+                                                         cycle(list(METHODS), self.method))),
+            Key(("c",), "next colormap",
+                lambda _: setattr(self, "cmap", cycle(OVERLAY_COLORMAPS, self.cmap))),
+            *self._epoch_keys(),
+        ]
 
     def _link_controls(self) -> None:
         for name, control in [("class_index", self.class_box), ("method", self.method_picker),

@@ -17,6 +17,7 @@ from traitlets import HasTraits, Int, TraitError, observe, validate
 
 from ..engine.timeline import Timeline
 from .base import column
+from .keys import Key, step
 
 
 def with_timeline(model: Any, timeline: Timeline | None) -> tuple[Any, Timeline | None]:
@@ -73,6 +74,14 @@ class EpochControls(HasTraits):
         self.epoch = shown if shown is not None else self.timeline.epochs[-1]
         if self.timeline.epoch != self.epoch:
             self.timeline.show(self.epoch)
+
+    def _epoch_keys(self) -> list[Key]:
+        """``[`` and ``]``: the previous and next recorded epoch (none without a timeline)."""
+        if self.timeline is None:
+            return []
+        timeline = self.timeline
+        return [Key(("[", "]"), "epoch", lambda by: setattr(
+            self, "epoch", step(timeline.epochs, self.epoch, by)))]
 
     @validate("epoch")
     def _validate_epoch(self, proposal: dict[str, Any]) -> int:

@@ -44,6 +44,7 @@ from .base import (
     wrapping_row,
 )
 from .epochs import EpochControls, with_timeline
+from .keys import Key, KeyboardControl, cycle, step
 from .paging import Paged
 
 MODES = ("patterns", "weights", "weights by epoch")
@@ -201,6 +202,8 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
         self.progress = widgets.IntProgress(0, 0, 1, layout=widgets.Layout(width="200px"))
         self.progress.add_class("convviz-gallery-progress")
         self.grid = PictureFigure("convviz-gallery-grid", on_click=self._on_grid_click)
+        self.keyboard = KeyboardControl([self.grid.figure], self._key_bindings(),
+                                        self._set_status)
         self.focus_pattern = PictureFigure("convviz-gallery-focus")
         self.focus_kernel = PictureFigure("convviz-gallery-kernel")
         steps, value = bqplot.LinearScale(), bqplot.LinearScale()
@@ -216,6 +219,22 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
         self.curve_chart.add_class("convviz-gallery-curve")
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
+
+    def _key_bindings(self) -> list[Key]:
+        layers = [info.path for info in self._convs]
+        return [
+            Key(("ArrowLeft", "ArrowRight"), "layer",
+                lambda by: setattr(self, "layer", step(layers, self.layer, by))),
+            Key(("ArrowUp", "ArrowDown"), "page",
+                lambda by: setattr(self, "page", self.page + by)),
+            Key((",", "."), "filter",
+                lambda by: setattr(self, "filter", step(self.page_filters(), self.filter, by))),
+            Key(("Enter", "r"), "Run", lambda _: self.run()),
+            Key(("Escape",), "Cancel", lambda _: self.cancel()),
+            Key(("w",), "patterns / weights", lambda _: setattr(
+                self, "mode", cycle(self.mode_picker.options, self.mode))),
+            *self._epoch_keys(),
+        ]
 
     def _link_controls(self) -> None:
         for name, control in [("layer", self.layer_picker), ("page", self.page_slider),

@@ -38,6 +38,7 @@ from .base import (
 from .compare import Comparison
 from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
 from .epochs import EpochControls, with_timeline
+from .keys import Key, KeyboardControl, cycle, step
 from .paging import Paged
 
 
@@ -172,6 +173,24 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
             self.difference_grid = PictureFigure("convviz-grid-difference",
                                                  on_click=self._on_grid_click)
         self._build_focus()
+        self.keyboard = KeyboardControl([self.grid.figure], self._key_bindings(),
+                                        self._set_status)
+
+    def _key_bindings(self) -> list[Key]:
+        layers = [info.path for info in self._spatial]
+        return [
+            Key(("ArrowLeft", "ArrowRight"), "layer",
+                lambda by: setattr(self, "layer", step(layers, self.layer, by))),
+            Key(("ArrowUp", "ArrowDown"), "page",
+                lambda by: setattr(self, "page", self.page + by)),
+            Key((",", "."), "channel", lambda by: setattr(
+                self, "channel", step(self.page_channels().tolist(), self.channel, by))),
+            Key(("c",), "next colormap",
+                lambda _: setattr(self, "cmap", cycle(COLORMAPS, self.cmap))),
+            Key(("n",), "next normalization",
+                lambda _: setattr(self, "norm", cycle(NORMALIZATIONS, self.norm))),
+            *self._epoch_keys(),
+        ]
 
     def _link_controls(self) -> None:
         for name, control in [("layer", self.layer_picker), ("page", self.page_slider),
