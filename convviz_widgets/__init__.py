@@ -23,6 +23,7 @@ _EXPORTS = {
     "CAMOverlay": "convviz_widgets.widgets.cam_overlay",
     "FilterGallery": "convviz_widgets.widgets.filter_gallery",
     "InvalidValue": "convviz_widgets.widgets.base",
+    "set_theme": "convviz_widgets.widgets.theme",
     "Timeline": "convviz_widgets.engine.timeline",
     "CheckpointRecorder": "convviz_widgets.callbacks",
     "ActivationProbe": "convviz_widgets.engine.probe",

@@ -13,12 +13,13 @@ from typing import Any
 import bqplot
 import ipywidgets as widgets
 import numpy as np
-from traitlets import TraitError, Unicode
+from traitlets import TraitError, Unicode, observe, validate
 
 from .. import zoo
 from ..engine.files import write_picture
 from ..engine.probe import ActivationProbe, shared_probe
 from ..engine.render import colormap_lut, encode_png
+from .theme import check_theme, style_sheet
 
 #: The outline of the selected tile: a red that stands out on every colormap offered.
 SELECTED_COLOUR = "#ff1744"
@@ -176,6 +177,8 @@ class ConvvizWidget(widgets.VBox):
     and ``snapshot()`` / ``save(path)`` of the picture on display."""
 
     status = Unicode(read_only=True, help="The status line: what is shown, or the error.")
+    theme = Unicode("default", help="'default', or 'projector' for a lecture hall: text at "
+                    "least 18 px, thicker handles, high contrast (see set_theme).")
 
     def __init__(self, **kwargs: Any) -> None:
         self._quiet = 0
@@ -194,12 +197,24 @@ class ConvvizWidget(widgets.VBox):
         self.save_link.add_class("convviz-save-link")
         super().__init__(**kwargs)
         self.layout.max_width = "100%"
+        self.add_class("convviz-theme-default")
+
+    @validate("theme")
+    def _validate_theme(self, proposal: dict[str, Any]) -> str:
+        with self._rejecting_bad_values():
+            return check_theme(proposal["value"])
+
+    @observe("theme")
+    def _on_theme(self, change: dict[str, Any]) -> None:
+        self.remove_class(f"convviz-theme-{change['old']}")
+        self.add_class(f"convviz-theme-{change['new']}")
 
     def _footer(self) -> widgets.Widget:
         """The status line, then Save, its download link and the keyboard's help."""
         keyboard = getattr(self, "keyboard", None)
         return column([self.status_line, wrapping_row([
-            self.save_button, self.save_link, *([keyboard.help] if keyboard else [])])])
+            self.save_button, self.save_link, *([keyboard.help] if keyboard else [])]),
+            style_sheet()])
 
     def _save_name(self) -> str:
         """The file name offered for the picture on display."""

@@ -42,6 +42,7 @@ from .compare import Comparison
 from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
 from .epochs import EpochControls, with_timeline
 from .keys import Key, KeyboardControl, cycle, step
+from .theme import check_theme, current_theme
 
 OVERLAY_COLORMAPS = ("jet", "turbo", "inferno", "viridis", "gray")
 
@@ -80,6 +81,8 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         The output to explain, for a model with several (its index or name).
     top_k : int
         Number of classes in the bar chart (default 5).
+    display_size : int, optional
+        Side of the pictures in pixels (default 320; 400 in the projector theme).
     input_shape : (height, width, channels), optional
         For subclassed models whose input size Keras cannot tell.
     timeline : Timeline, optional
@@ -89,6 +92,9 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         Another model of the same architecture, or, with a timeline, an epoch: its overlay for
         the same class, layer and method is drawn beside this one, with the difference of the
         maps (this − other) on a diverging colormap, 0 in the middle.
+    theme : {"default", "projector"}, optional
+        The look (default: :func:`~convviz_widgets.set_theme`'s choice); ``"projector"`` has
+        text of at least 18 pixels and 400-pixel pictures by default.
 
     Examples
     --------
@@ -111,9 +117,13 @@ class CAMOverlay(EpochControls, ConvvizWidget):
                  layer: str | None = None, method: str = "gradcam",
                  preprocess: Callable[[np.ndarray], Any] | None = None,
                  class_names: Sequence[str] | None = None, *, output: int | str | None = None,
-                 top_k: int = 5, display_size: int = 320,
+                 top_k: int = 5, display_size: int | None = None,
                  input_shape: tuple[int | None, ...] | None = None,
-                 timeline: Timeline | None = None, compare: Any = None) -> None:
+                 timeline: Timeline | None = None, compare: Any = None,
+                 theme: str | None = None) -> None:
+        theme = check_theme(theme if theme is not None else current_theme())
+        if display_size is None:
+            display_size = 400 if theme == "projector" else 320
         model, timeline = with_timeline(model, timeline)
         self.probe = probe_for(model, preprocess, input_shape)
         self.explainer = self.probe.explainer(output)
@@ -145,6 +155,7 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         self.children = self._layout()
         self.add_class("convviz-cam-overlay")
         with self._batch():
+            self.theme = theme
             self._start_epochs()
             self.method = method
             self.layer = layer if layer is not None else self._layers[-1]
@@ -190,7 +201,7 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         self.class_chart = bqplot.Figure(display_toolbar=False,
             marks=[self.bars], title=f"top classes ({self.head.value_kind})",
             axes=[bqplot.Axis(scale=x_scale),
-                  bqplot.Axis(scale=y_scale, side="left", tick_format=".0%")],
+                  bqplot.Axis(scale=y_scale, side="left", tick_format=".0%", num_ticks=5)],
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
             layout=widgets.Layout(width="420px", height="240px", max_width="100%"))
         self.class_chart.add_class("convviz-cam-classes")
@@ -208,8 +219,9 @@ class CAMOverlay(EpochControls, ConvvizWidget):
             scales={"x": fraction, "y": score})
         self.curve_chart = bqplot.Figure(display_toolbar=False,
             marks=[self.curve_lines], title="deletion / insertion",
-            axes=[bqplot.Axis(scale=fraction, label="share of pixels", tick_format=".0%"),
-                  bqplot.Axis(scale=score, side="left", tick_format=".0%")],
+            axes=[bqplot.Axis(scale=fraction, label="share of pixels", tick_format=".0%",
+                              num_ticks=5),
+                  bqplot.Axis(scale=score, side="left", tick_format=".0%", num_ticks=5)],
             legend_location="right", title_style={"font-size": "12px"},
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
             layout=widgets.Layout(width="420px", height="240px", max_width="100%",

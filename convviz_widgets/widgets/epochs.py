@@ -157,7 +157,8 @@ class EpochControls(HasTraits):
         self._epoch_marker = bqplot.Lines(x=[0.0, 0.0], y=[0.0, 1.0], colors=["#222222"],
                                           scales={"x": x_scale, "y": rate_scale})
         axes = [bqplot.Axis(scale=x_scale, label="epoch", tick_format="d"),
-                bqplot.Axis(scale=loss_scale, side="left", label="loss"),
+                bqplot.Axis(scale=loss_scale, side="left", label="loss", num_ticks=5,
+                            tick_format=".3~g"),
                 bqplot.Axis(scale=rate_scale, side="right", label="accuracy",
                             tick_format=".0%")]
         chart = bqplot.Figure(display_toolbar=False,

@@ -46,6 +46,7 @@ from .base import (
 from .epochs import EpochControls, with_timeline
 from .keys import Key, KeyboardControl, cycle, step
 from .paging import Paged
+from .theme import check_theme, current_theme
 
 MODES = ("patterns", "weights", "weights by epoch")
 #: Grey of a tile whose pattern has not been computed yet.
@@ -101,10 +102,10 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
         parameterization with decorrelated colour, transforms and regularizers.
     page_size : int
         Filters per page (default 16).
-    columns : int
-        Tiles per row (default 8).
-    tile : int
-        Size of a tile in pixels (default 80).
+    columns : int, optional
+        Tiles per row (default 8; 4 in the projector theme).
+    tile : int, optional
+        Size of a tile in pixels (default 80; 112 in the projector theme).
     cache : PatternCache, optional
         Where patterns are kept (default: the engine's shared in-memory cache); give
         ``PatternCache(folder)`` to use patterns precomputed on disk. The gallery keeps none of
@@ -115,6 +116,9 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
         A recorded training of ``model`` (or pass the timeline as ``model``): an ``epoch``
         slider and the training curves appear; patterns are cached per epoch's weights, and
         mode ``"weights by epoch"`` shows the page's kernels at every recorded epoch at once.
+    theme : {"default", "projector"}, optional
+        The look (default: :func:`~convviz_widgets.set_theme`'s choice); ``"projector"`` has
+        text of at least 18 pixels and 4 columns of 112-pixel tiles by default.
 
     Examples
     --------
@@ -147,12 +151,17 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
         *,
         preset: str = "tutorial",
         page_size: int = 16,
-        columns: int = 8,
-        tile: int = 80,
+        columns: int | None = None,
+        tile: int | None = None,
         cache: PatternCache | None = None,
         input_shape: tuple[int | None, ...] | None = None,
         timeline: Timeline | None = None,
+        theme: str | None = None,
     ) -> None:
+        theme = check_theme(theme if theme is not None else current_theme())
+        projector = theme == "projector"
+        columns = columns if columns is not None else (4 if projector else 8)
+        tile = tile if tile is not None else (112 if projector else 80)
         model, timeline = with_timeline(model, timeline)
         self.probe = probe_for(model, preprocess, input_shape)
         self._convs: list[LayerInfo] = [
@@ -175,6 +184,7 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
         self.children = self._layout()
         self.add_class("convviz-filter-gallery")
         with self._batch():
+            self.theme = theme
             self._start_epochs()
             self.page_size, self.columns = page_size, columns
             self.mode, self.preset = mode, preset
@@ -211,8 +221,8 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
                                   colors=["#4c72b0"])
         self.curve_chart = bqplot.Figure(display_toolbar=False,
             marks=[self.curve], title="objective per step",
-            axes=[bqplot.Axis(scale=steps, label="step"),
-                  bqplot.Axis(scale=value, side="left")],
+            axes=[bqplot.Axis(scale=steps, label="step", num_ticks=5),
+                  bqplot.Axis(scale=value, side="left", num_ticks=5, tick_format=".3~g")],
             fig_margin={"top": 30, "bottom": 40, "left": 50, "right": 10},
             title_style={"font-size": "12px"},
             layout=widgets.Layout(width="300px", height="200px", max_width="100%"))
@@ -440,6 +450,9 @@ class FilterGallery(EpochControls, Paged, ConvvizWidget):
         filters = self.page_filters()
         columns = self._grid_columns()
         labels = [str(filters[i % len(filters)]) for i in range(count)]
+        if self.mode == "patterns":  # a dead filter's pattern is noise: say so on its tile
+            labels = [f"{label} dead" if (pattern := self.pattern(int(label))) is not None
+                      and pattern.dead else label for label in labels]
         selected = filters.index(self.filter) if self.filter in filters else None
         self.grid.mark_tiles(tile_boxes(count, columns, (self.tile, self.tile)), labels,
                              selected)

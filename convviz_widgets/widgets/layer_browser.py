@@ -40,6 +40,7 @@ from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
 from .epochs import EpochControls, with_timeline
 from .keys import Key, KeyboardControl, cycle, step
 from .paging import Paged
+from .theme import check_theme, current_theme
 
 
 class LayerBrowser(EpochControls, Paged, ConvvizWidget):
@@ -63,10 +64,10 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         The model's preprocessing, e.g. ``keras.applications.vgg16.preprocess_input``.
     class_names : sequence of str, optional
         Names of the model's outputs, to show the prediction in the status line.
-    page_size : int
-        Channels per page (default 64).
-    columns : int
-        Tiles per row (default 8).
+    page_size : int, optional
+        Channels per page (default 64; 16 in the projector theme).
+    columns : int, optional
+        Tiles per row (default 8; 4 in the projector theme).
     grid_width : int
         Approximate width of the channel grid in pixels (default 640).
     input_shape : (height, width, channels), optional
@@ -78,6 +79,9 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         Another model of the same architecture (before fine-tuning, say), or, with a timeline,
         an epoch: its grid is drawn beside this one with the same scaling, and the difference
         (this − other) below, on a diverging colormap symmetric over the layer.
+    theme : {"default", "projector"}, optional
+        The look (default: :func:`~convviz_widgets.set_theme`'s choice); ``"projector"`` has
+        text of at least 18 pixels and 4 columns of 16 channels by default.
 
     Examples
     --------
@@ -106,8 +110,8 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         preprocess: Callable[[np.ndarray], Any] | None = None,
         *,
         class_names: Sequence[str] | None = None,
-        page_size: int = 64,
-        columns: int = 8,
+        page_size: int | None = None,
+        columns: int | None = None,
         grid_width: int = 640,
         cmap: str = "viridis",
         norm: str = "channel",
@@ -115,7 +119,12 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         input_shape: tuple[int | None, ...] | None = None,
         timeline: Timeline | None = None,
         compare: Any = None,
+        theme: str | None = None,
     ) -> None:
+        theme = check_theme(theme if theme is not None else current_theme())
+        projector = theme == "projector"
+        page_size = page_size if page_size is not None else (16 if projector else 64)
+        columns = columns if columns is not None else (4 if projector else 8)
         model, timeline = with_timeline(model, timeline)
         self.probe = probe_for(model, preprocess, input_shape)
         self.comparison = Comparison.of(self.probe, compare, timeline, preprocess, input_shape)
@@ -138,6 +147,7 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         self.children = self._layout()
         self.add_class("convviz-layer-browser")
         with self._batch():
+            self.theme = theme
             self.page_size, self.columns = page_size, columns
             self.cmap, self.norm, self.order = cmap, norm, order
             self.layer = layer if layer is not None else self._default_layer()
@@ -212,11 +222,13 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
                                       tick_format=".3~g")
         self.focus = bqplot.Figure(display_toolbar=False,
             marks=[self.focus_map], axes=[color_axis], padding_x=0.0, padding_y=0.0,
-            fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 70},
+            fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 90},
             title_style={"font-size": "12px"},
             layout=widgets.Layout(width="330px", height="300px", max_width="100%", margin="0"),
         )
         self.focus.add_class("convviz-focus")
+        self.focus_caption = widgets.HTML(layout=widgets.Layout(max_width="330px"))
+        self.focus_caption.add_class("convviz-focus-caption")
 
     def _layout(self) -> list[widgets.Widget]:
         return [
@@ -230,7 +242,7 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         ]
 
     def _grids_box(self) -> widgets.Widget:
-        focus = column([self.channel_slider, self.focus])
+        focus = column([self.channel_slider, self.focus, self.focus_caption])
         if self.comparison is None:
             return wrapping_row([self.grid.figure, focus])
 
@@ -392,7 +404,11 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
             return
         channels = list(self._grid.channels)
         selected = channels.index(self.channel) if self.channel in channels else None
-        boxes, labels = self._grid.boxes(), [str(c) for c in channels]
+        # A dead channel (constant over this image's map) says so on its tile.
+        assert self._input is not None
+        dead = self.probe.run(self._input).channel_stats(self._info.path).dead
+        boxes = self._grid.boxes()
+        labels = [f"{c} dead" if dead[c] else str(c) for c in channels]
         figures = [self.grid] if self.comparison is None else [
             self.grid, self.other_grid, self.difference_grid]
         for figure in figures:
@@ -425,8 +441,11 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
             self.focus_map.x = np.arange(values.shape[1], dtype=np.float64)
             self.focus_map.y = np.arange(values.shape[0], dtype=np.float64)
             self.focus_map.color = values.astype(np.float64)
-            self.focus.title = (f"{self._info.path} · channel {self.channel}: "
-                                f"activation {values.min():.3g} to {values.max():.3g}")
+            self.focus.title = f"{self._info.path} · channel {self.channel}"
+        # The range below the figure, where a long line wraps (a bqplot title cannot).
+        self.focus_caption.value = html.escape(
+            f"{self._info.path} · channel {self.channel}: "
+            f"activation {values.min():.3g} to {values.max():.3g}")
 
     def _describe(self, record: ActivationRecord, maps: np.ndarray) -> str:
         info = self._info
@@ -437,7 +456,8 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
             f"{info.path} ({info.kind})",
             f"{height}×{width}×{channels}",
             f"values [{stats.low.min():.3g}, {stats.high.max():.3g}]",
-            f"{dead} dead channel{'s' if dead != 1 else ''}",
+            f"{dead} dead channel{'s' if dead != 1 else ''}"
+            + (" (constant over this image)" if dead else ""),
             f"page {self.page + 1}/{self.page_count}",
         ]
         if self.class_names is not None and len(record.predictions) == 1:

@@ -300,6 +300,12 @@ def screenshot_path(name: str) -> Path:
     return ARTIFACTS / name
 
 
+def artifact_path(name: str) -> Path:
+    """Where a screenshot kept only for inspection goes: ``test-artifacts/`` (git-ignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
+
+
 def slider_readout(slider_locator) -> str:
     """The text of an ipywidgets slider's readout."""
     return slider_locator.locator(".widget-readout").first.inner_text().strip()

@@ -11,11 +11,11 @@ from convviz_widgets.engine.render import decode_png
 from convviz_widgets.zoo.shapes import make_scene
 
 from page_tools import (
+    artifact_path,
     assert_no_widget_errors,
     image_bytes,
     open_notebook_in_lab,
     press_slider,
-    screenshot_path,
     slider_readout,
     wait_for_image_change,
 )
@@ -66,4 +66,4 @@ def test_clicking_a_bar_and_moving_the_layer_slider_redraw_the_overlay(page, lab
     assert_no_widget_errors(page)
     press_slider(page, slider, "End")  # back to the last conv layer for the picture
     wait_for_image_change(page, picture, third)
-    widget.screenshot(path=str(screenshot_path("cam_overlay.png")))
+    widget.screenshot(path=str(artifact_path("cam_overlay_in_lab.png")))

@@ -13,10 +13,10 @@ from convviz_widgets import FilterGallery, zoo
 from convviz_widgets.engine.render import decode_png
 
 from page_tools import (
+    artifact_path,
     assert_no_widget_errors,
     image_bytes,
     open_notebook_in_lab,
-    screenshot_path,
 )
 
 NOTEBOOK = "tests/browser/fixtures/filter_gallery.ipynb"
@@ -64,4 +64,4 @@ def test_run_streams_patterns_with_a_moving_progress_bar(page, lab_server):
     difference = np.abs(decode_png(final).astype(int) - reference.snapshot().astype(int))
     assert difference.mean() < 1.0, "the page shows the gallery's own patterns"
     assert_no_widget_errors(page)
-    widget.screenshot(path=str(screenshot_path("filter_gallery.png")))
+    widget.screenshot(path=str(artifact_path("filter_gallery_in_lab.png")))

@@ -41,6 +41,7 @@ def check_layer_browser_keys(page) -> None:
     browser = page.locator(".convviz-layer-browser").first
     grid = browser.locator("div.bqplot.figure.convviz-grid").first
     focus = browser.locator("div.bqplot.figure.convviz-focus").first
+    caption = browser.locator(".convviz-focus-caption").first  # the range
     before = sent_picture(page, grid)
     hover(page, grid)
     page.keyboard.press("ArrowDown")  # the layer's next page (with 8 channels a page)
@@ -49,10 +50,11 @@ def check_layer_browser_keys(page) -> None:
     wait_for_readout(browser.locator(".convviz-page-slider"), "0")
     page.keyboard.press("ArrowRight")
     wait_for_readout(browser.locator(".convviz-layer-slider"), "1")
-    wait_for_text(focus, "block1_conv2 · channel 0:")
+    wait_for_text(caption, "block1_conv2 · channel 0:")
+    wait_for_text(focus, "block1_conv2 · channel 0")  # the enlarged view's title
     assert not np.array_equal(sent_picture(page, grid), before)
     page.keyboard.press(".")
-    wait_for_text(focus, "block1_conv2 · channel 1:")
+    wait_for_text(caption, "block1_conv2 · channel 1:")
     wait_for_readout(browser.locator(".convviz-channel-slider"), "1")
 
 

@@ -10,12 +10,12 @@ from convviz_widgets import LayerBrowser, zoo
 from convviz_widgets.engine.render import decode_png
 
 from page_tools import (
+    artifact_path,
     assert_no_widget_errors,
     image_bytes,
     open_notebook_in_lab,
     open_notebook_in_voila,
     press_slider,
-    screenshot_path,
     slider_readout,
     wait_for_image_change,
 )
@@ -77,7 +77,7 @@ def test_tour_in_jupyterlab_scrubs_layers_and_pages_with_the_keyboard(page, lab_
     page.locator(".convviz-layer-browser").first.scroll_into_view_if_needed()
     scrub_and_check(page, reference)
     page.locator(".convviz-layer-browser").first.screenshot(
-        path=str(screenshot_path("layer_browser.png")))
+        path=str(artifact_path("layer_browser_in_lab.png")))
 
 
 def test_tour_in_voila_scrubs_layers_and_pages_with_the_keyboard(page, voila_server, reference):

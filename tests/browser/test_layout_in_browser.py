@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from page_tools import (
+    artifact_path,
     assert_no_widget_errors,
     open_notebook_in_lab,
     open_notebook_in_voila,
@@ -20,6 +21,7 @@ from page_tools import (
 )
 
 NOTEBOOK = "tests/browser/fixtures/layout.ipynb"
+PROJECTOR = "tests/browser/fixtures/projector.ipynb"  # the same widgets after set_theme
 WIDGETS = (".convviz-layer-browser", ".convviz-cam-overlay", ".convviz-filter-gallery")
 SIZES = [(1024, 768), (1400, 1000)]
 pytestmark = pytest.mark.browser
@@ -56,12 +58,12 @@ selectors => selectors.map(selector => {
 
 def assert_fits(page, where: str, shots: str | None = None) -> None:
     """Fail with every widget's parts that stick out, scroll, or squeeze the grid; save each
-    widget's screenshot as ``{shots}_{widget}.png`` (see ``screenshot_path``) if asked."""
+    widget's screenshot as ``test-artifacts/{shots}_{widget}.png`` if asked."""
     if shots is not None:
         for selector in WIDGETS:
             widget = page.locator(selector).first
             widget.scroll_into_view_if_needed()
-            widget.screenshot(path=str(screenshot_path(f"{shots}_{selector[9:]}.png")))
+            widget.screenshot(path=str(artifact_path(f"{shots}_{selector[9:]}.png")))
     problems = []
     for found in page.evaluate(_MEASURE_JS, list(WIDGETS)):
         name = found["selector"]
@@ -82,17 +84,19 @@ def assert_fits(page, where: str, shots: str | None = None) -> None:
     assert not problems, f"{where}:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize(("width", "height"), SIZES)
+@pytest.mark.parametrize(("width", "height", "notebook"), [
+    *((width, height, NOTEBOOK) for width, height in SIZES), (1024, 768, PROJECTOR)])
 def test_every_widget_fits_jupyterlab_with_the_file_browser_open(page, lab_server, width,
-                                                                 height):
+                                                                 height, notebook):
     page.set_viewport_size({"width": width, "height": height})
-    open_notebook_in_lab(page, lab_server, NOTEBOOK)
+    open_notebook_in_lab(page, lab_server, notebook)
     assert_no_widget_errors(page)
     page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
     page.wait_for_selector(".jp-FileBrowser", state="visible")
     page.wait_for_timeout(1000)  # let bqplot answer the resize
-    assert_fits(page, f"JupyterLab at {width}×{height} with the file browser open",
-                shots=f"lab_{width}x{height}")
+    theme = "projector" if notebook == PROJECTOR else "default"
+    assert_fits(page, f"JupyterLab at {width}×{height} with the file browser open ({theme})",
+                shots=f"lab_{width}x{height}_{theme}")
 
 
 def test_every_widget_fits_jupyterlab_at_150_percent_zoom(page, lab_server):
@@ -112,3 +116,42 @@ def test_every_widget_fits_voila(page, voila_server, width, height):
     page.wait_for_timeout(1500)
     assert_no_widget_errors(page)
     assert_fits(page, f"Voila at {width}×{height}")
+
+
+_TEXT_SIZES_JS = """
+selectors => {
+  const small = [];
+  for (const selector of selectors)
+    for (const element of document.querySelectorAll(`${selector} *`)) {
+      const own = Array.from(element.childNodes)
+          .some(n => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+      const r = element.getBoundingClientRect();
+      if (!own || r.width < 1 || r.height < 1) continue;
+      const size = parseFloat(getComputedStyle(element).fontSize);
+      const chart = !!element.closest('.bqplot') && !element.closest('.convviz-grid') &&
+                    !element.closest('.convviz-gallery-grid');
+      if (size < (chart ? 16 : 18))
+        small.push(`${selector} ${element.tagName.toLowerCase()} "${element.textContent
+            .trim().slice(0, 30)}" at ${size} px`);
+    }
+  return small;
+}
+"""
+
+
+def test_the_projector_theme_reads_from_the_back_row(page, lab_server):
+    """Every piece of text at least 18 px (chart ticks and titles at least 16 px), tile
+    numbers included, at 1024×768."""
+    page.set_viewport_size({"width": 1024, "height": 768})
+    open_notebook_in_lab(page, lab_server, PROJECTOR)
+    assert_no_widget_errors(page)
+    small = page.evaluate(_TEXT_SIZES_JS, list(WIDGETS))
+    assert not small, "text too small for a projector:\n" + "\n".join(small[:20])
+    # The README's pictures, in the projector theme 1024 pixels wide (tall enough to hold each
+    # widget whole: JupyterLab draws only what is inside its window).
+    page.set_viewport_size({"width": 1024, "height": 2400})
+    page.wait_for_timeout(1000)
+    for selector in WIDGETS:
+        widget = page.locator(selector).first
+        widget.scroll_into_view_if_needed()
+        widget.screenshot(path=str(screenshot_path(f"{selector[9:].replace('-', '_')}.png")))

@@ -238,7 +238,8 @@ def check_every_picture(page, snapshot=None) -> None:
     by_hand = [resized(channel_picture(c), tiles.width, tiles.height) for c in range(CHANNELS)]
     findings.picture(grid, mosaic_of(by_hand, LAYER_COLUMNS), "LayerBrowser grid vs hand")
     focus = browser.locator("div.bqplot.figure.convviz-focus").first
-    wait_for_text(focus, "channel 0:")
+    caption = browser.locator(".convviz-focus-caption").first  # the range
+    wait_for_text(caption, "channel 0:")
     findings.picture(focus, channel_picture(0), "LayerBrowser focus (HeatMap) vs hand")
 
     overlay = page.locator(".convviz-cam-overlay").first
@@ -313,13 +314,14 @@ def check_clicks(page) -> None:
     browser = page.locator(".convviz-layer-browser").first
     grid = browser.locator("div.bqplot.figure.convviz-grid").first
     focus = browser.locator("div.bqplot.figure.convviz-focus").first
+    caption = browser.locator(".convviz-focus-caption").first  # the range
     slider = browser.locator(".convviz-channel-slider")
     tiles = Tiles.of(sent_picture(page, grid), 2, LAYER_COLUMNS)
 
     def open_channel(row: int, column: int) -> str:
         channel = row * LAYER_COLUMNS + column
         click_tile(page, grid, tiles, row, column)
-        title = wait_for_text(focus, f"channel {channel}:")
+        title = wait_for_text(caption, f"channel {channel}:")
         assert slider_readout(slider) == str(channel)
         low, high = title_range(title)
         values = MAPS[..., channel]

@@ -50,6 +50,11 @@ def test_run_streams_previews_then_finished_patterns_and_caches_them():
     assert "3/3 patterns ready, 1 dead" in gallery.status  # filter 2 has bias -1, zero weights
     assert gallery.pattern(2).dead and not gallery.pattern(0).dead
     assert (gallery.snapshot() != blank).any()
+    # Tiles big enough for numbers say which filter is dead (not computed ones just number).
+    numbered = FilterGallery(gallery.probe, layer="conv", cache=cache, tile=32)
+    assert list(numbered.grid._numbers[1].text) == ["0", "1", "2 dead"]
+    assert list(FilterGallery(featvis_model(), layer="conv", cache=PatternCache(),
+                              tile=32).grid._numbers[1].text) == ["0", "1", "2"]
     history = gallery.pattern(0).history
     assert len(history) == 4 and history[-1] > history[0], "the objective rises"
     gallery.filter = 0

@@ -255,3 +255,19 @@ def test_a_colormap_chosen_after_construction_recolours_every_tile_and_the_focus
     picture = browser.snapshot()
     assert [channel_drawn(picture[r, c], "magma")
             for r, c in tile_boxes(picture, NUMBERED, 4)] == list(range(NUMBERED))
+
+
+def test_dead_channels_say_so_on_their_tiles():
+    """numbered_channels_model's channel c is the constant c: every map is constant, so every
+    tile is marked dead; the channels of a real layer, which vary over the star, are not."""
+    from tiny_models import numbered_channels_model
+
+    browser = LayerBrowser(numbered_channels_model(4), image=np.zeros((2, 3, 3), np.uint8),
+                           layer="numbers")
+    assert list(browser.grid._numbers[1].text) == ["0 dead", "1 dead", "2 dead", "3 dead"]
+    assert "4 dead channels (constant over this image)" in browser.status
+    star = LayerBrowser(zoo.load_model("shapes"), image="star")
+    stats = star.probe.run(star._input).channel_stats(star.layer)
+    labels = list(star.grid._numbers[1].text)
+    assert labels == [f"{c} dead" if stats.dead[c] else str(c) for c in range(16)]
+    assert not any(stats.dead) and labels == [str(c) for c in range(16)]
