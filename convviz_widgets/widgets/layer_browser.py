@@ -364,7 +364,7 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
                 self._render_grid(record, maps)
             if focus:
                 self._render_focus(maps)
-            self._mark_grids()
+            self._mark_grids(record)
             self._set_status(self._describe(record, maps))
         except Exception as err:  # the widget must stay usable: report, never raise into the UI
             self._show_error(err)
@@ -398,15 +398,14 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         self._show_grid(self.difference_grid, self._difference_grid)
         self.this_title.value = f"<b>{html.escape(self._this_label())}</b>"
 
-    def _mark_grids(self) -> None:
+    def _mark_grids(self, record: ActivationRecord) -> None:
         """Channel numbers on the tiles, and the focused channel's tile outlined."""
         if self._grid is None:
             return
         channels = list(self._grid.channels)
         selected = channels.index(self.channel) if self.channel in channels else None
         # A dead channel (constant over this image's map) says so on its tile.
-        assert self._input is not None
-        dead = self.probe.run(self._input).channel_stats(self._info.path).dead
+        dead = record.channel_stats(self._info.path).dead
         boxes = self._grid.boxes()
         labels = [f"{c} dead" if dead[c] else str(c) for c in channels]
         figures = [self.grid] if self.comparison is None else [
