@@ -34,12 +34,15 @@ def report_speedup(name: str, naive: float, ours: float, floor: float) -> float:
     return ratio
 
 
-def report_overhead(name: str, floor_time: float, ours: float, ceiling: float) -> float:
-    """Print ``ours / floor_time`` against a ceiling (≤)."""
+def report_overhead(name: str, floor_time: float, ours: float, ceiling: float,
+                    unit: tuple[str, float] = ("ms", 1e3)) -> float:
+    """Print ``ours / floor_time`` against a ceiling (≤); ``unit`` is the printed unit and
+    its scale (milliseconds by default; e.g. ``("MB", 2**-20)`` for sizes in bytes)."""
     ratio = ours / floor_time
     ok = ratio <= ceiling
     RESULTS.append((name, ratio, f"≤{ceiling:g}×", ok))
-    print(f"{name}: reference {floor_time * 1e3:.1f} ms, ours {ours * 1e3:.1f} ms → "
+    label, scale = unit
+    print(f"{name}: reference {floor_time * scale:.1f} {label}, ours {ours * scale:.1f} {label} → "
           f"{ratio:.2f}× (ceiling ≤{ceiling:g}×) {'OK' if ok else 'ABOVE CEILING'}", flush=True)
     return ratio
 

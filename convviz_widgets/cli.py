@@ -1,4 +1,5 @@
-"""The ``convviz`` command: list a model's layers, render feature-map grids to picture files.
+"""The ``convviz`` command: list a model's layers, render feature-map grids to picture files,
+export pages that scrub them offline.
 
 Every failure is one line on stderr (``convviz: …``) and a non-zero exit status: 2 for bad
 input (arguments, files, layers), 1 for anything unexpected, 130 when interrupted. Set
@@ -207,6 +208,27 @@ def _fetch(args: argparse.Namespace) -> None:
     print(f"zoo.load_model(name) now loads them from {imagenet.keras_cache()} with no network.")
 
 
+def _export(args: argparse.Namespace) -> None:
+    """A page that scrubs a LayerBrowser's grids or a CAMOverlay's maps with no kernel."""
+    model = _load_model(args.model)
+    image = _load_image(args.image)
+    layers = [name for name in args.layers.split(",") if name] if args.layers else None
+    out = Path(args.out)
+    if args.view == "feature-maps":
+        from .widgets.layer_browser import LayerBrowser
+
+        browser = LayerBrowser(model, image=image, page_size=args.page_size,
+                               columns=args.columns, cmap=args.cmap, norm=args.norm)
+        path = browser.export_html(out, layers=layers)
+    else:
+        from .widgets.cam_overlay import CAMOverlay
+
+        overlay = CAMOverlay(model, image=image, method=args.method)
+        path = overlay.export_html(out, layers=layers)
+    print(f"{path} ({path.stat().st_size / 2**20:.1f} MB): open it in a browser; "
+          f"arrows or sliders change the frame.")
+
+
 def _one_line(error: BaseException) -> str:
     """An error's message on one line, cut to :data:`MAX_MESSAGE` characters."""
     text = " ".join(str(error).split()) or type(error).__name__
@@ -256,6 +278,22 @@ def _parser() -> argparse.ArgumentParser:
                        choices=("vgg16", "resnet50", "mobilenetv2"),
                        help="vgg16 (528 MB), resnet50 (98 MB), mobilenetv2 (14 MB)")
     fetch.set_defaults(run=_fetch)
+    export = commands.add_parser(
+        "export", help="write one HTML file that scrubs layers and pages (or classes) offline")
+    export.add_argument("view", choices=("feature-maps", "cam"),
+                        help="a LayerBrowser's grids, or a CAMOverlay's maps")
+    export.add_argument("out", help="the page to write (.html)")
+    export.add_argument("--model", default="shapes", help="bundled model name or .keras file")
+    export.add_argument("--image", default="star", help="bundled sample name or image file")
+    export.add_argument("--layers", default=None,
+                        help="comma-separated layers (default: every one)")
+    export.add_argument("--page-size", type=_whole(1), default=64,
+                        help="channels per page (feature maps)")
+    export.add_argument("--columns", type=_whole(1), default=8, help="tiles per row")
+    export.add_argument("--cmap", default="viridis", help="colormap (feature maps)")
+    export.add_argument("--norm", default="channel", choices=("channel", "layer", "symmetric"))
+    export.add_argument("--method", default="gradcam", help="explanation method (cam)")
+    export.set_defaults(run=_export)
     return parser
 
 

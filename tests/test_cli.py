@@ -223,3 +223,15 @@ def test_the_command_itself_never_prints_a_traceback(tmp_path):
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 2 and run.stdout == ""
         assert one_line(run.stderr).startswith("convviz")
+
+
+def test_export_writes_a_page_and_refuses_a_wrong_name(tmp_path, capsys):
+    out = tmp_path / "maps.html"
+    assert main(["export", "feature-maps", str(out), "--layers", "block1_conv1,block2_conv1",
+                 "--page-size", "16"]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert '"labels": ["block1_conv1", "block2_conv1"]' in text
+    assert "maps.html" in capsys.readouterr().out
+    assert main(["export", "cam", str(tmp_path / "cam.txt")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "does not end in .html" in error

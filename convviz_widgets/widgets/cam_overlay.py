@@ -6,6 +6,7 @@ import html
 import math
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import bqplot
@@ -29,6 +30,7 @@ from ..engine.render import (
 )
 from ..engine.targets import BinaryTarget, ClassTarget, Target
 from ..engine.timeline import Timeline
+from ..html_export import Axis, frame_key, write_player
 from .base import (
     ColourBar,
     ConvvizWidget,
@@ -395,6 +397,57 @@ class CAMOverlay(EpochControls, ConvvizWidget):
             return self.explainer.cached(self._input, self.layer, target, self.method)
         return self.explainer.explain(self._input, self.layer, target, self.method)
 
+    def export_html(self, path: str | Path, layers: Sequence[str] | None = None,
+                    classes: Sequence[int] | None = None) -> Path:
+        """Write one HTML file that scrubs this overlay with no kernel and no network.
+
+        The overlay of every layer (or of ``layers``) × every class of the bar chart (or of
+        ``classes``) is computed now with this widget's method, colormap and opacity, exactly
+        as it shows them; in the page a layer slider (← →) and a class slider (↑ ↓) swap them.
+        A slow method (Score-CAM, SmoothGrad) is computed for every frame, which takes a while.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from convviz_widgets import CAMOverlay, zoo
+        >>> overlay = CAMOverlay(zoo.load_model("shapes"), image="star")
+        >>> page = overlay.export_html(pathlib.Path(tempfile.mkdtemp()) / "cam.html")
+        >>> page.suffix
+        '.html'
+        """
+        if self._input is None:
+            raise ValueError("nothing is displayed yet; give the overlay an image first.")
+        chosen = list(self._layers if layers is None else
+                      [self.probe.layer(name).path for name in layers])
+        for name in chosen:
+            if name not in self._layers:
+                raise ValueError(f"layer {name!r} is not a conv layer; choose among "
+                                 f"{self._layers[:6]}.")
+        indices = [int(c) for c in (self._top if classes is None else classes)]
+        for index in indices:
+            if not 0 <= index < len(self.class_names):
+                raise ValueError(f"class index {index} is out of range: the model has "
+                                 f"{len(self.class_names)} classes.")
+        title = get_method(self.method).title
+        frames: dict[str, bytes] = {}
+        notes: dict[str, str] = {}
+        with self.probe.weights.pinned():
+            for i, layer in enumerate(chosen):
+                for j, index in enumerate(indices):
+                    target: Target = (BinaryTarget(positive=index == 0) if self.binary
+                                      else ClassTarget(index))
+                    shown = self.explainer.explain(self._input, layer, target, self.method)
+                    key = frame_key((i, j))
+                    frames[key] = encode_png(self._overlay_of(shown))
+                    notes[key] = (f"{title} of {self.class_names[index]} at {layer} "
+                                  f"(map {shown.map.shape[0]}×{shown.map.shape[1]})")
+        axes = [Axis("layer", chosen, ("ArrowLeft", "ArrowRight")),
+                Axis("class", [self.class_names[i] for i in indices], ("ArrowUp", "ArrowDown"))]
+        start = (chosen.index(self.layer) if self.layer in chosen else 0,
+                 indices.index(self.class_index) if self.class_index in indices else 0)
+        return write_player(path, f"{self.probe.model.name}: {title}", axes, frames, notes,
+                            start)
+
     def other_result(self, target: Target | None = None) -> CAMResult | None:
         """The compared model's explanation of the same view (None without ``compare=``, or
         while a slow method has not run for it)."""
@@ -469,7 +522,8 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         except Exception as err:  # the widget must stay usable: report, never raise into the UI
             self._show_error(err)
 
-    def _draw(self, shown: CAMResult) -> None:
+    def _overlay_of(self, shown: CAMResult) -> np.ndarray:
+        """The overlay of ``shown`` on the image, as this widget draws it."""
         assert self._input is not None
         factor = max(1, self.display_size // max(self._input.display.shape[:2]))
         picture = enlarge(self._input.display, factor)
@@ -478,7 +532,10 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         # One upsampling per map (to the input's size, kept with the result); enlarging it
         # with the picture is a pixel copy.
         heat = enlarge(shown.upsampled, factor)
-        self._overlay = heatmap_overlay(picture, heat, self.cmap, self.alpha)
+        return heatmap_overlay(picture, heat, self.cmap, self.alpha)
+
+    def _draw(self, shown: CAMResult) -> None:
+        self._overlay = self._overlay_of(shown)
         height, width = self._overlay.shape[:2]
         self.overlay_view.show(encode_png(self._overlay), width, height)
         raw_factor = max(1, self.display_size // max(shown.map.shape))

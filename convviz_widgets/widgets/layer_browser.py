@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import bqplot
@@ -27,6 +28,7 @@ from ..engine.render import (
     scaling,
 )
 from ..engine.timeline import Timeline
+from ..html_export import Axis, frame_key, write_player
 from .base import (
     ConvvizWidget,
     PictureFigure,
@@ -369,15 +371,20 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         except Exception as err:  # the widget must stay usable: report, never raise into the UI
             self._show_error(err)
 
-    def _render_grid(self, record: ActivationRecord, maps: np.ndarray) -> None:
-        channels = self._page_channels(record)
+    def _grid_of(self, maps: np.ndarray, channels: np.ndarray, norm: Any,
+                 cmap: str | None = None) -> ChannelGrid:
+        """The grid of ``channels`` as this browser draws it (its columns, width, colormap)."""
         columns = min(self.columns, len(channels))
         width = self.grid_width if self.comparison is None else self.grid_width // 2
         tile = max(4, (width - (columns - 1)) // max(1, columns))
+        return render_channel_grid(maps, channels, columns=columns, tile=tile,
+                                   cmap=cmap or self.cmap, norm=norm)
+
+    def _render_grid(self, record: ActivationRecord, maps: np.ndarray) -> None:
+        channels = self._page_channels(record)
         stats = record.channel_stats(self._info.path)
         if self.comparison is None:
-            self._grid = render_channel_grid(maps, channels, columns=columns, tile=tile,
-                                             cmap=self.cmap, norm=scaling(stats, self.norm))
+            self._grid = self._grid_of(maps, channels, scaling(stats, self.norm))
             self._show_grid(self.grid, self._grid)
             return
         assert self._input is not None
@@ -385,14 +392,11 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         other_maps = other.outputs[self._info.path]
         # One scaling for both models, so that equal values look equal.
         common = scaling(joint_stats(stats, other.channel_stats(self._info.path)), self.norm)
-        self._grid = render_channel_grid(maps, channels, columns=columns, tile=tile,
-                                         cmap=self.cmap, norm=common)
-        self._other_grid = render_channel_grid(other_maps, channels, columns=columns,
-                                               tile=tile, cmap=self.cmap, norm=common)
+        self._grid = self._grid_of(maps, channels, common)
+        self._other_grid = self._grid_of(other_maps, channels, common)
         delta = difference(other_maps, maps)
-        self._difference_grid = render_channel_grid(
-            delta, channels, columns=columns, tile=tile, cmap=DIFFERENCE_CMAP,
-            norm=scaling(delta, "symmetric"))
+        self._difference_grid = self._grid_of(delta, channels, scaling(delta, "symmetric"),
+                                              cmap=DIFFERENCE_CMAP)
         self._show_grid(self.grid, self._grid)
         self._show_grid(self.other_grid, self._other_grid)
         self._show_grid(self.difference_grid, self._difference_grid)
@@ -420,6 +424,57 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
 
     def _this_label(self) -> str:
         return f"epoch {self.epoch}" if self.timeline is not None else "this model"
+
+    def export_html(self, path: str | Path, layers: Sequence[str] | None = None) -> Path:
+        """Write one HTML file that scrubs this browser's grids with no kernel and no network.
+
+        Every page of every layer (or of ``layers``) is rendered now, exactly as the browser
+        shows it (its image, order, colormap, normalization, page size and columns); in the page
+        a layer slider (← →) and a page slider (↑ ↓) swap them. Open it from disk, put it on a
+        course page or a slide.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from convviz_widgets import LayerBrowser, zoo
+        >>> browser = LayerBrowser(zoo.load_model("shapes"), image="star")
+        >>> page = browser.export_html(pathlib.Path(tempfile.mkdtemp()) / "shapes.html")
+        >>> page.stat().st_size < 10 * 2**20
+        True
+        """
+        if self._input is None:
+            raise ValueError("nothing is displayed yet; give the browser an image first.")
+        infos = (self._spatial if layers is None else
+                 [self._spatial_layer(self.probe.layer(name).path) for name in layers])
+        record = self.probe.run(self._input)
+        frames: dict[str, bytes] = {}
+        notes: dict[str, str] = {}
+        most_pages = 1
+        for index, info in enumerate(infos):
+            stats = record.channel_stats(info.path)
+            maps = record.outputs[info.path]
+            ordered = order_channels(stats, self.order)
+            pages = max(1, -(-len(ordered) // self.page_size))
+            most_pages = max(most_pages, pages)
+            for page in range(pages):
+                channels = ordered[page * self.page_size : (page + 1) * self.page_size]
+                key = frame_key((index, page))
+                frames[key] = self._grid_of(maps, channels, scaling(stats, self.norm)).to_png()
+                height, width, count = maps.shape
+                notes[key] = (f"{info.path} ({info.kind}) {height}×{width}×{count} · page "
+                              f"{page + 1}/{pages} · channels {', '.join(map(str, channels))}")
+        axes = [Axis("layer", [info.path for info in infos], ("ArrowLeft", "ArrowRight")),
+                Axis("page", [str(p + 1) for p in range(most_pages)], ("ArrowUp", "ArrowDown"))]
+        start = (infos.index(self._info) if self._info in infos else 0, self.page)
+        return write_player(path, f"{self.probe.model.name}: feature maps", axes, frames,
+                            notes, start)
+
+    def _spatial_layer(self, path: str) -> LayerInfo:
+        for info in self._spatial:
+            if info.path == path:
+                return info
+        raise ValueError(f"layer {path!r} has no feature maps to export; choose among "
+                         f"{[info.path for info in self._spatial][:6]}.")
 
     def compared_snapshot(self) -> np.ndarray:
         """The other model's grid on display (with ``compare=``), uint8 ``(H, W, 3)``."""

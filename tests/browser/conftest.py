@@ -120,7 +120,7 @@ def chromium(browser):
 
 
 def _is_local(url: str) -> bool:
-    if url.startswith(("blob:", "data:", "about:")):
+    if url.startswith(("blob:", "data:", "about:", "file:")):
         return True
     match = re.match(r"^[a-z][a-z0-9+.-]*://(\[[^\]]*\]|[^/:?#]*)", url, re.IGNORECASE)
     return bool(match) and match.group(1).lower() in ("127.0.0.1", "localhost", "[::1]")
