@@ -607,7 +607,7 @@ class CAMOverlay(EpochControls, ConvvizWidget):
 
     def _show_classes(self, probabilities: np.ndarray) -> None:
         with self.bars.hold_sync():
-            self.bars.x = [self.class_names[i] for i in self._top]
+            self.bars.x = bar_labels([self.class_names[i] for i in self._top])
             self.bars.y = [float(probabilities[i]) for i in self._top]
 
     def _class_of(self, target: Any) -> int:
@@ -653,6 +653,23 @@ class CAMOverlay(EpochControls, ConvvizWidget):
     def __repr__(self) -> str:
         return (f"CAMOverlay(layer={self.layer!r}, class_index={self.class_index}, "
                 f"method={self.method!r})")
+
+
+def bar_labels(names: Sequence[str], width: int = 12) -> list[str]:
+    """Class names short enough not to overlap under their bars: cut to ``width`` characters
+    with "…", still distinct (a rank is added where two cut names would be the same; the
+    status line and the class box give the whole name).
+
+    Examples
+    --------
+    >>> bar_labels(["tabby", "Egyptian cat", "American alligator", "American black bear"], 10)
+    ['tabby', 'Egyptian…', 'American…', 'American… (4)']
+    """
+    labels: list[str] = []
+    for rank, name in enumerate(names, 1):
+        label = name if len(name) <= width else name[: width - 1].rstrip() + "…"
+        labels.append(label if label not in labels else f"{label} ({rank})")
+    return labels
 
 
 def _checked_names(names: Sequence[str] | None, model: Any, units: int, binary: bool

@@ -50,6 +50,7 @@ def lab_server(tmp_path_factory) -> Iterator[Server]:
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",  # Notebook 7, same server
         f"--LabApp.workspaces_dir={home / 'workspaces'}",
         f"--LabApp.user_settings_dir={home / 'settings'}",
         # An absolute path keeps .ipynb_checkpoints/ out of the repository.

@@ -162,6 +162,32 @@ def open_notebook_in_lab(page, lab_server: Server, notebook_path: str, timeout: 
             f"the kernel of {notebook_path} did not become {KERNEL_IDLE!r} within {timeout} s; "
             f"status bar: {_status_bar_text(page)!r}; server log:\n{lab_server.log_tail(2000)}"
         ) from error
+    _run_all_cells(page, notebook_path, deadline, timeout)
+
+
+def open_notebook_in_notebook7(page, lab_server: Server, notebook_path: str,
+                               timeout: float = 180):
+    """Open ``notebook_path`` in Notebook 7 (served by the same server as JupyterLab), run all
+    cells and wait, as :func:`open_notebook_in_lab` does."""
+    deadline = time.monotonic() + timeout
+    page.goto(lab_server.url(f"/notebooks/{quote(notebook_path.lstrip('/'))}"))
+    page.wait_for_selector(".jp-Notebook", timeout=timeout * 1000)
+    try:
+        page.wait_for_function(
+            "() => { const app = window.jupyterapp; const panel = app && app.shell.currentWidget;"
+            " const kernel = panel && panel.sessionContext && panel.sessionContext.session"
+            " && panel.sessionContext.session.kernel;"
+            " return !!kernel && kernel.status === 'idle'; }",
+            timeout=max(1_000.0, (deadline - time.monotonic()) * 1000))
+    except Exception as error:
+        raise AssertionError(f"the kernel of {notebook_path} did not become idle in Notebook 7 "
+                             f"within {timeout} s; server log:\n{lab_server.log_tail(2000)}"
+                             ) from error
+    _run_all_cells(page, notebook_path, deadline, timeout)
+
+
+def _run_all_cells(page, notebook_path: str, deadline: float, timeout: float) -> None:
+    """Run every cell of the open notebook and wait until all ran and the kernel is idle."""
 
     def run_all() -> None:
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")

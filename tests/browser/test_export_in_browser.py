@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from convviz_widgets import CAMOverlay, LayerBrowser, zoo
+
 from picture_checks import decode
 
 pytestmark = pytest.mark.browser

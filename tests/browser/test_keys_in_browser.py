@@ -1,5 +1,6 @@
-"""With the pointer over a widget's picture, the keys of its help line work in JupyterLab and
-Voila, and JupyterLab's own shortcuts (arrows move between cells) do not fire meanwhile."""
+"""With the pointer over a widget's picture, the keys of its help line work in JupyterLab,
+Notebook 7 and Voila, and the notebook's own shortcuts (arrows move between cells) do not fire
+meanwhile."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from test_pictures_on_screen_in_browser import wait_for_text
 from page_tools import (
     assert_no_widget_errors,
     open_notebook_in_lab,
+    open_notebook_in_notebook7,
     open_notebook_in_voila,
     sent_picture,
     slider_readout,
@@ -89,4 +91,25 @@ def test_keys_over_the_grid_in_voila(page, voila_server):
     open_notebook_in_voila(page, voila_server, NOTEBOOK, ".convviz-filter-gallery")
     page.wait_for_selector(".convviz-grid image", state="attached")
     check_layer_browser_keys(page)
+    assert_no_widget_errors(page)
+
+
+def test_keys_over_the_grid_in_notebook7(page, lab_server):
+    """Notebook 7 runs its own command-mode shortcuts before the widget's (the arrows also move
+    its cell selection: see the README); the widget's other keys work and leave the notebook
+    alone."""
+    open_notebook_in_notebook7(page, lab_server, NOTEBOOK)
+    active = "() => window.jupyterapp.shell.currentWidget.content.activeCellIndex"
+    browser = page.locator(".convviz-layer-browser").first
+    caption = browser.locator(".convviz-focus-caption").first
+    hover(page, browser.locator(".convviz-grid").first)
+    cell = page.evaluate(active)
+    page.keyboard.press(".")
+    wait_for_text(caption, "block1_conv1 · channel 1:")
+    wait_for_readout(browser.locator(".convviz-channel-slider"), "1")
+    page.keyboard.press("n")  # next normalization: "layer"
+    wait_for_text(browser.locator(".widget-toggle-button.mod-active").first, "layer")
+    page.keyboard.press("?")
+    wait_for_text(browser.locator(".convviz-status"), "← → layer")
+    assert page.evaluate(active) == cell
     assert_no_widget_errors(page)

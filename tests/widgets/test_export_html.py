@@ -65,7 +65,7 @@ def test_cam_export_has_a_frame_per_layer_and_ranked_class(shapes_model, tmp_pat
 
 def test_bad_export_requests_get_a_sentence(shapes_model, tmp_path):
     browser = LayerBrowser(shapes_model, image="star")
-    with pytest.raises(ValueError, match="does not end in .html"):
+    with pytest.raises(ValueError, match=r"does not end in \.html"):
         browser.export_html(tmp_path / "page.png")
     with pytest.raises(ValueError, match="create it first"):
         browser.export_html(tmp_path / "missing" / "page.html")
