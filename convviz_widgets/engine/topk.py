@@ -1,0 +1,85 @@
+"""The top-k inputs of every channel over a stream of batches, in memory independent of N.
+
+The first piece of the dataset-examples index (which images excite a channel most, and where):
+each batch's feature maps are reduced to one maximum per image and channel, with its position,
+and merged into a running top-k per channel. Ties keep the earlier image, so the result does
+not depend on how the stream is cut into batches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def channel_maxima(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's maximum per channel and where it is.
+
+    Parameters
+    ----------
+    maps : numpy.ndarray
+        A batch of feature maps ``(B, H, W, C)``.
+
+    Returns
+    -------
+    maxima : numpy.ndarray
+        ``(B, C)`` float32.
+    positions : numpy.ndarray
+        ``(B, C, 2)`` int32 (row, column) of the first maximum in row-major order.
+
+    Examples
+    --------
+    >>> maps = np.zeros((1, 2, 3, 1), np.float32); maps[0, 1, 2, 0] = 5
+    >>> maxima, positions = channel_maxima(maps)
+    >>> maxima.tolist(), positions.tolist()
+    ([[5.0]], [[[1, 2]]])
+    """
+    batch, height, width, channels = maps.shape
+    flat = maps.reshape(batch, height * width, channels)
+    where = flat.argmax(axis=1)  # (B, C)
+    maxima = np.take_along_axis(flat, where[:, None, :], axis=1)[:, 0, :]
+    rows, columns = np.divmod(where, width)
+    return maxima.astype(np.float32), np.stack([rows, columns], axis=-1).astype(np.int32)
+
+
+class RunningTopK:
+    """The ``k`` largest values seen per channel, with the ids and positions that go with them.
+
+    Parameters
+    ----------
+    channels : int
+        Number of channels.
+    k : int
+        How many to keep per channel.
+
+    Examples
+    --------
+    >>> top = RunningTopK(channels=1, k=2)
+    >>> top.update(np.array([[1.0], [3.0]]), np.zeros((2, 1, 2), int), ids=np.array([10, 11]))
+    >>> top.update(np.array([[2.0]]), np.zeros((1, 1, 2), int), ids=np.array([12]))
+    >>> top.values.tolist(), top.ids.tolist()
+    ([[3.0, 2.0]], [[11, 12]])
+    """
+
+    def __init__(self, channels: int, k: int) -> None:
+        if k < 1 or channels < 1:
+            raise ValueError(f"k and channels must be at least 1, got k={k}, "
+                             f"channels={channels}.")
+        self.k = int(k)
+        self.values = np.full((channels, 0), -np.inf, np.float32)
+        self.ids = np.zeros((channels, 0), np.int64)
+        self.positions = np.zeros((channels, 0, 2), np.int32)
+
+    def update(self, maxima: np.ndarray, positions: np.ndarray, ids: np.ndarray) -> None:
+        """Merge a batch: ``maxima`` ``(B, C)``, ``positions`` ``(B, C, 2)``, ``ids`` ``(B,)``
+        (each image's number in the stream, increasing)."""
+        channels = self.values.shape[0]
+        values = np.concatenate([self.values, np.asarray(maxima, np.float32).T], axis=1)
+        ids = np.concatenate([self.ids, np.broadcast_to(np.asarray(ids, np.int64),
+                                                        (channels, len(ids)))], axis=1)
+        where = np.concatenate([self.positions, np.swapaxes(np.asarray(positions, np.int32),
+                                                            0, 1)], axis=1)
+        # Largest first; among equal values the earlier id (lexsort: last key is primary).
+        order = np.lexsort((ids, -values), axis=1)[:, : self.k]
+        self.values = np.take_along_axis(values, order, axis=1)
+        self.ids = np.take_along_axis(ids, order, axis=1)
+        self.positions = np.take_along_axis(where, order[:, :, None], axis=1)

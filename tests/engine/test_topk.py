@@ -1,0 +1,51 @@
+"""The running top-k per channel equals a full sort of every image's maximum, however the
+stream is cut into batches, ties to the earlier image; positions are the maxima's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convviz_widgets.engine.topk import RunningTopK, channel_maxima
+
+
+def naive_top_k(maps: np.ndarray, k: int):
+    """Per channel: every image's maximum, fully sorted (largest first, earlier image first)."""
+    count, _, width, channels = maps.shape
+    values, ids, positions = [], [], []
+    for channel in range(channels):
+        rows = []
+        for image in range(count):
+            plane = maps[image, :, :, channel]
+            flat = int(np.argmax(plane))
+            rows.append((-float(plane.max()), image, divmod(flat, width)))
+        rows.sort(key=lambda row: (row[0], row[1]))
+        values.append([-row[0] for row in rows[:k]])
+        ids.append([row[1] for row in rows[:k]])
+        positions.append([row[2] for row in rows[:k]])
+    return np.array(values), np.array(ids), np.array(positions)
+
+
+@pytest.mark.parametrize("cuts", [[50], [1] * 50, [7, 13, 1, 29], [3, 47]])
+def test_streamed_top_k_equals_the_full_sort(cuts):
+    rng = np.random.default_rng(4)
+    maps = rng.integers(0, 6, (50, 4, 5, 3)).astype(np.float32)  # small integers: many ties
+    top = RunningTopK(channels=3, k=4)
+    start = 0
+    for size in cuts:
+        maxima, positions = channel_maxima(maps[start : start + size])
+        top.update(maxima, positions, np.arange(start, start + size))
+        start += size
+    values, ids, positions = naive_top_k(maps, 4)
+    np.testing.assert_array_equal(top.values, values)
+    np.testing.assert_array_equal(top.ids, ids)
+    np.testing.assert_array_equal(top.positions, positions)
+
+
+def test_fewer_images_than_k_and_bad_sizes():
+    top = RunningTopK(channels=2, k=5)
+    maxima, positions = channel_maxima(np.ones((2, 1, 1, 2), np.float32))
+    top.update(maxima, positions, np.array([0, 1]))
+    assert top.values.shape == (2, 2) and top.ids.tolist() == [[0, 1], [0, 1]]
+    with pytest.raises(ValueError, match="at least 1"):
+        RunningTopK(channels=2, k=0)
