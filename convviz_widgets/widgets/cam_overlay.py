@@ -385,9 +385,11 @@ class CAMOverlay(EpochControls, ConvvizWidget):
     # -- computing and drawing ----------------------------------------------------------------
     def target(self) -> Target:
         """The target currently explained."""
-        if self.binary:
-            return BinaryTarget(positive=self.class_index == 0)
-        return ClassTarget(self.class_index)
+        return self._target_of(self.class_index)
+
+    def _target_of(self, index: int) -> Target:
+        """The target of class ``index`` (0 = positive for a single sigmoid unit)."""
+        return BinaryTarget(positive=index == 0) if self.binary else ClassTarget(index)
 
     def result(self, target: Target | None = None) -> CAMResult | None:
         """The explanation shown (None while a slow method has not run for this view)."""
@@ -434,9 +436,8 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         with self.probe.weights.pinned():
             for i, layer in enumerate(chosen):
                 for j, index in enumerate(indices):
-                    target: Target = (BinaryTarget(positive=index == 0) if self.binary
-                                      else ClassTarget(index))
-                    shown = self.explainer.explain(self._input, layer, target, self.method)
+                    shown = self.explainer.explain(self._input, layer, self._target_of(index),
+                                                   self.method)
                     key = frame_key((i, j))
                     frames[key] = encode_png(self._overlay_of(shown))
                     notes[key] = (f"{title} of {self.class_names[index]} at {layer} "
@@ -522,13 +523,19 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         except Exception as err:  # the widget must stay usable: report, never raise into the UI
             self._show_error(err)
 
-    def _overlay_of(self, shown: CAMResult) -> np.ndarray:
-        """The overlay of ``shown`` on the image, as this widget draws it."""
+    def _enlarged_image(self) -> tuple[int, np.ndarray]:
+        """The image as the widget shows it (RGB), and the whole factor it is enlarged by."""
         assert self._input is not None
         factor = max(1, self.display_size // max(self._input.display.shape[:2]))
         picture = enlarge(self._input.display, factor)
         if picture.shape[2] == 1:
             picture = np.repeat(picture, 3, axis=2)
+        return factor, picture
+
+    def _overlay_of(self, shown: CAMResult) -> np.ndarray:
+        """The overlay of ``shown`` on the image, as this widget draws it."""
+        assert self._input is not None
+        factor, picture = self._enlarged_image()
         # One upsampling per map (to the input's size, kept with the result); enlarging it
         # with the picture is a pixel copy.
         heat = enlarge(shown.upsampled, factor)
@@ -545,10 +552,7 @@ class CAMOverlay(EpochControls, ConvvizWidget):
     def _draw_pending(self) -> None:
         """The image without a heat map, and an empty map, while a slow method has not run."""
         assert self._input is not None
-        factor = max(1, self.display_size // max(self._input.display.shape[:2]))
-        picture = enlarge(self._input.display, factor)
-        if picture.shape[2] == 1:
-            picture = np.repeat(picture, 3, axis=2)
+        _, picture = self._enlarged_image()
         self._overlay = picture
         height, width = picture.shape[:2]
         self.overlay_view.show(encode_png(picture), width, height)
@@ -560,10 +564,7 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         assert self._input is not None
         if other is None:
             return
-        factor = max(1, self.display_size // max(self._input.display.shape[:2]))
-        picture = enlarge(self._input.display, factor)
-        if picture.shape[2] == 1:
-            picture = np.repeat(picture, 3, axis=2)
+        factor, picture = self._enlarged_image()
         self._other_overlay = heatmap_overlay(picture, enlarge(other.upsampled, factor),
                                               self.cmap, self.alpha)
         height, width = self._other_overlay.shape[:2]
