@@ -15,6 +15,8 @@ How it stays practical on two cores, with TensorFlow in the tests:
   registry's and other modules' included, runs the mutant); default values, module constants
   and class attributes are replaced where they live. After the run everything is restored and
   the package's ``lru_cache`` tables are cleared.
+- TensorFlow's AutoGraph is turned off in the worker: it retraces a function from its source
+  file, which would hide every mutant inside a traced function (the suite passes without it).
 - Only the tests that ran the mutated function run for it (recorded once, before any mutant,
   with a profiler), fastest first, stopping at the first failure.
 - A mutant that hangs is stopped after ``--timeout`` seconds, counted as killed (``timeout``)
@@ -42,6 +44,7 @@ import argparse
 import ast
 import contextlib
 import copy
+import functools
 import importlib
 import json
 import multiprocessing
@@ -545,6 +548,25 @@ def _quiet(log: Path) -> None:
     sys.stdout = sys.stderr = stream
 
 
+def _without_autograph(tf: Any) -> None:
+    """Make every ``tf.function`` trace the Python code it is given, as it is.
+
+    AutoGraph rewrites a traced function from its *source file*, so a mutant applied in memory
+    (a new ``__code__``) would be traced as the unmutated file reads, and the functions it
+    calls would never show up in the coverage profile: every mutant inside a traced function
+    survived, unseen. The engine's traced functions use no tensor-dependent Python control
+    flow (the suite passes without AutoGraph), so turning it off changes nothing else.
+    """
+    original = tf.function
+
+    @functools.wraps(original)
+    def function(*args: Any, **kwargs: Any) -> Any:
+        kwargs["autograph"] = False
+        return original(*args, **kwargs)
+
+    tf.function = function
+
+
 def worker(connection, paths: list[str], record: bool, log: str) -> None:
     """Import everything once; record coverage if asked; then run mutants sent one by one."""
     os.chdir(REPO)
@@ -556,6 +578,7 @@ def worker(connection, paths: list[str], record: bool, log: str) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)  # the machine is shared
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    _without_autograph(tf)
     trees = {p: ast.parse((REPO / p).read_text(encoding="utf-8")) for p in paths}
     for path in paths:
         importlib.import_module(_module_name(path))

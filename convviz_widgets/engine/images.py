@@ -149,7 +149,7 @@ def _float_scale(values: np.ndarray, what: str, fix: str) -> np.ndarray:
     if low >= 0.0 and high <= 1.0:
         return values * np.float32(255.0)
     if low < 0.0 or high > 255.0:
-        raise ValueError(f"{what} has values from {low:.3g} to {high:.3g}, outside 0–255: {fix}.")
+        raise ValueError(f"{what} has values from {low:.4g} to {high:.4g}, outside 0–255: {fix}.")
     return values
 
 
@@ -311,7 +311,7 @@ def _from_array(array: np.ndarray, channels: int) -> tuple[np.ndarray, list[str]
         low, high = float(pixels.min()), float(pixels.max())
         if low < 0.0 or high > 255.0:
             raise ValueError(
-                f"the image has values from {low:.3g} to {high:.3g}, outside 0–255: {fix}.")
+                f"the image has values from {low:.4g} to {high:.4g}, outside 0–255: {fix}.")
     if pixels.shape[2] == 4 and channels == 3:
         return _composite_over_white(pixels), [ALPHA_NOTE]
     return pixels, []

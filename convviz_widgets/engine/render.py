@@ -169,7 +169,13 @@ def order_channels(maps: np.ndarray | ChannelStats, order: str = "index") -> np.
 
 
 def _as_slice(channels: np.ndarray) -> slice | None:
-    """The channels as a slice when they are consecutive and ascending (views, no copies)."""
+    """The channels as a slice when they are consecutive and ascending (views, no copies).
+
+    Examples
+    --------
+    >>> _as_slice(np.array([2, 3, 4])), _as_slice(np.array([5])), _as_slice(np.array([4, 3]))
+    (slice(2, 5, None), slice(5, 6, None), None)
+    """
     if channels.size and (channels.size == 1 or (np.diff(channels) == 1).all()):
         return slice(int(channels[0]), int(channels[-1]) + 1)
     return None
@@ -179,27 +185,32 @@ def fit_maps(maps: np.ndarray, tile: int, channels: Sequence[int] | np.ndarray |
              ) -> np.ndarray:
     """Resize maps ``(H, W, C)`` so the longer side is exactly ``tile`` pixels.
 
-    Maps at least twice as large as the tile are first box-averaged by the integer factor
-    ``longest // tile`` (so fine detail is averaged, not aliased); the rest of the way is
+    A side at least twice as long as its fitted length is first box-averaged by the integer
+    factor between them (so fine detail is averaged, not aliased); the rest of the way is
     nearest-neighbour sampling, which keeps each feature-map pixel a crisp block when enlarging.
-    ``channels`` picks channels, in that order.
+    Each side keeps at least one pixel. ``channels`` picks channels, in that order.
+
+    Examples
+    --------
+    >>> fit_maps(np.ones((4, 6, 2)), 3).shape, fit_maps(np.ones((1, 40, 2)), 8).shape
+    ((2, 3, 2), (1, 8, 2))
     """
     picked = np.arange(maps.shape[-1]) if channels is None else np.asarray(channels, np.intp)
     run = _as_slice(picked)
     source = maps[..., run] if run is not None else np.take(maps, picked, axis=2)
     height, width = maps.shape[:2]
     longest = max(height, width)
-    factor = longest // tile
-    if factor >= 2:
-        h, w = height // factor, width // factor
-        reduced = np.zeros((h, w, picked.size), np.float32)
-        for dy in range(factor):
-            for dx in range(factor):
-                reduced += source[dy : h * factor : factor, dx : w * factor : factor]
-        reduced *= 1.0 / (factor * factor)
-        source = reduced
     out_h = max(1, round(height * tile / longest))
     out_w = max(1, round(width * tile / longest))
+    factor_y, factor_x = max(1, height // out_h), max(1, width // out_w)
+    if factor_y >= 2 or factor_x >= 2:
+        h, w = height // factor_y, width // factor_x
+        reduced = np.zeros((h, w, picked.size), np.float32)
+        for dy in range(factor_y):
+            for dx in range(factor_x):
+                reduced += source[dy : h * factor_y : factor_y, dx : w * factor_x : factor_x]
+        reduced *= 1.0 / (factor_y * factor_x)
+        source = reduced
     rows = np.arange(out_h) * source.shape[0] // out_h
     cols = np.arange(out_w) * source.shape[1] // out_w
     return source[rows][:, cols]

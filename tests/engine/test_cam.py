@@ -183,3 +183,105 @@ def test_a_channel_target_in_a_nested_model_and_its_errors():
         compute_cam(gradients, image, "inner/mix", ChannelTarget("mix", 5))
     with pytest.raises(ValueError, match="separate calls"):
         gradients.compute(image, [ChannelTarget("mix", 0), ClassTarget(0)])
+
+
+# -- edges that the tests above do not reach (found by `make mutate`) ------------------------
+def test_get_method_passes_a_method_instance_through():
+    from convviz_widgets.engine.cam import METHODS, get_method
+
+    method = METHODS["layercam"]()
+    assert get_method(method) is method
+
+
+def test_eigen_cam_of_constant_maps_is_zero_and_its_sign_follows_the_mean_activation():
+    from convviz_widgets.engine.cam import METHODS
+
+    eigencam = METHODS["eigencam"]()
+    constant = np.full((2, 3, 2), 4.0, np.float32)
+    np.testing.assert_array_equal(eigencam(constant, np.zeros_like(constant)), np.zeros((2, 3)))
+    # The first principal component is defined up to its sign. Here the channels' mean and
+    # their maximum point opposite ways along it: the map must light up where the mean is
+    # largest (bottom right, mean 2), not where the maximum is (the off-diagonal, max 3).
+    activations = np.stack([[[2.0, 3.0], [3.0, 2.0]], [[1.0, 0.0], [0.0, 2.0]]], axis=-1)
+    flat = activations.reshape(4, 2)
+    component = np.linalg.svd(flat - flat.mean(axis=0))[2][0]
+    projection = flat @ component
+    if np.corrcoef(projection, flat.mean(axis=1))[0, 1] < 0:
+        projection = -projection
+    expected = normalized(projection.reshape(2, 2))
+    np.testing.assert_allclose(eigencam(activations, np.zeros_like(activations)), expected,
+                               atol=1e-6)
+    np.testing.assert_allclose(expected, [[0, 0], [0, 1]], atol=1e-6)
+
+
+def test_score_cam_scores_32_masks_a_call_by_default_and_survives_huge_scores():
+    from convviz_widgets.engine.cam.scorecam import score_cam
+
+    activations = np.zeros((2, 2, 40), np.float32)
+    activations[0, 0, 0] = activations[1, 1, 1] = 1.0
+    steps = []
+    huge = np.full(40, 900.0)
+    huge[0] = 1000.0  # softmax weights: channel 0 about 1, every other about e^-100
+
+    def scores(batch):  # the score of each masked input, in channel order
+        start = steps[-1][0] if steps else 0
+        return huge[start : start + len(batch)]
+
+    cam = score_cam(scores, np.ones((1, 2, 2, 1), np.float32), activations,
+                    progress=lambda done, total: steps.append((done, total)))
+    assert steps == [(32, 40), (40, 40)]
+    np.testing.assert_allclose(cam, [[1, 0], [0, 0]], atol=1e-6)
+
+
+def test_a_cam_results_bytes_count_the_upsampled_copy_once_made():
+    gradients = gradients_for(cam_model())
+    result = compute_cam(gradients, IMAGE, "conv", 0)
+    assert result.nbytes == result.map.nbytes
+    upsampled = result.upsampled
+    assert result.nbytes == result.map.nbytes + upsampled.nbytes
+
+
+def test_one_target_of_a_batch_holds_one_row():
+    gradients = gradients_for(cam_model())
+    gradients.compute(IMAGE, [ClassTarget(0), ClassTarget(1)])
+    record = gradients.compute(IMAGE, [ClassTarget(0)])
+    assert record.targets == (ClassTarget(0),) and record.scores.shape == (1,)
+    assert record.gradients["conv"].shape == (1, 2, 2, 2)
+
+
+def test_top_k_gives_k_classes_at_least_one_and_five_by_default():
+    inputs = keras.Input((2, 2, 2))
+    conv = keras.layers.Conv2D(2, 1, name="conv")(inputs)
+    outputs = keras.layers.Dense(7, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(conv))
+    gradients = gradients_for(keras.Model(inputs, outputs))
+    assert len(gradients.compute_top_k(IMAGE)) == 5
+    assert len(gradients.compute_top_k(IMAGE, k=2)) == 2
+    assert len(gradients.compute_top_k(IMAGE, k=0)) == 1
+    assert len(gradients.compute_top_k(IMAGE, k=9)) == 7
+
+
+def test_channel_targets_are_checked_against_the_layers_channel_count():
+    gradients = gradients_for(cam_model())
+    assert gradients.compute(IMAGE, [ChannelTarget("conv", 1)]).targets[0].index == 1
+    for index in (2, -1):
+        with pytest.raises(ValueError, match=r"channel .* is out of range: 'conv' has 2 channels "
+                                             r"\(0 to 1\)"):
+            gradients.compute(IMAGE, [ChannelTarget("conv", index)])
+
+
+def test_an_evicted_batch_forgets_only_the_targets_no_newer_batch_holds():
+    single = gradients_for(cam_model()).compute(IMAGE, [ClassTarget(0)]).nbytes
+    double = gradients_for(cam_model()).compute(IMAGE, [ClassTarget(0), ClassTarget(1)]).nbytes
+    gradients = LayerGradients(ActivationProbe(cam_model()), cache_bytes=single + double)
+    assert gradients.cache.max_bytes == single + double
+    gradients.compute(IMAGE, [ClassTarget(0)])  # batch A
+    gradients.compute(IMAGE, [ClassTarget(0), ClassTarget(1)])  # batch B: class 1 was missing
+    gradients.compute(IMAGE[::-1], [ClassTarget(0)])  # another image: A is evicted
+    assert gradients.backward_passes == 3
+    both = gradients.compute(IMAGE, [ClassTarget(1), ClassTarget(0)])  # all in batch B still
+    assert gradients.backward_passes == 3 and both.targets == (ClassTarget(1), ClassTarget(0))
+
+
+def test_the_gradient_cache_holds_256_mib_by_default():
+    assert gradients_for(cam_model()).cache.max_bytes == 256 * 2**20

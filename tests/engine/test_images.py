@@ -267,3 +267,171 @@ def test_the_size_limit_applies_to_every_source_and_can_be_changed(monkeypatch, 
             prepare_image(source)
     monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 24)
     assert prepare_image(path).shape == (4, 6, 3)
+
+
+# -- edges that the tests above do not reach (found by `make mutate`) ------------------------
+def signed_16_bit_tiff(values: np.ndarray) -> bytes:
+    """A one-strip grayscale TIFF of signed 16-bit pixels, written by hand (TIFF 6.0 §2, §19):
+    Pillow opens it as mode "I" with 16 bits per sample."""
+    height, width = values.shape
+    pixels = values.astype("<i2").tobytes()
+    tags = [(256, 3, width), (257, 3, height), (258, 3, 16), (259, 3, 1), (262, 3, 1),
+            (273, 4, 8), (277, 3, 1), (278, 3, height), (279, 4, len(pixels)), (339, 3, 2)]
+    directory = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else
+                                             struct.pack("<I", value))
+        for tag, kind, value in tags) + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8 + len(pixels)) + pixels + directory
+
+
+def test_16_bit_tiffs_signed_or_not_are_scaled_from_0_65535():
+    values = np.array([[0, 257, 32767]], np.int32)
+    signed = Image.open(io.BytesIO(signed_16_bit_tiff(values)))
+    assert signed.mode == "I" and signed.format == "TIFF"
+    expected = np.array([[0, 1, 32767 / 257]], np.float32)
+    np.testing.assert_array_equal(prepare_image(signed_16_bit_tiff(values)).pixels[..., 0],
+                                  expected)
+    unsigned = encoded(Image.fromarray(values.astype(np.uint16)), "TIFF")
+    assert Image.open(io.BytesIO(unsigned)).mode == "I;16"
+    np.testing.assert_array_equal(prepare_image(unsigned).pixels[..., 0], expected)
+    with pytest.raises(ValueError, match=r"stores 16-bit integer pixels \(mode I\), which have no "
+                                         "standard brightness scale"):
+        prepare_image(signed_16_bit_tiff(np.array([[-5, 0, 300]])))
+
+
+def test_an_integer_pil_image_without_a_file_format_is_refused():
+    picture = Image.fromarray(np.array([[0, 300]], np.int32))
+    with pytest.raises(ValueError, match=r"stores 32-bit integer pixels \(mode I\)"):
+        prepare_image(picture)
+
+
+def test_float_arrays_a_little_over_1_are_on_the_0_255_scale_and_over_255_refused():
+    dim = np.array([[0.0, 1.5]], np.float32)
+    np.testing.assert_array_equal(prepare_image(dim, channels=1).pixels[..., 0], dim)
+    with pytest.raises(ValueError, match=r"values from 0 to 255\.5, outside 0–255"):
+        prepare_image(np.array([[0.0, 255.5]], np.float32), channels=1)
+
+
+@pytest.mark.parametrize("values", [[-1, 0], [0, 256], [-300, 300]])
+def test_integer_arrays_outside_0_255_are_refused(values):
+    with pytest.raises(ValueError, match="outside 0–255"):
+        prepare_image(np.array([values], np.int16), channels=1)
+
+
+@pytest.mark.parametrize(("array", "message"), [
+    (np.zeros((2, 2, 4), np.uint8), "has 4 channels but the model expects 1"),
+    (np.zeros((2, 2), np.complex64), "must be real numbers, got dtype complex64"),
+    (np.zeros((2, 2), bool), "must be real numbers, got dtype bool"),
+])
+def test_arrays_a_grayscale_model_cannot_take(array, message):
+    with pytest.raises(ValueError, match=message):
+        prepare_image(array, channels=1)
+
+
+def test_anything_with_an_array_interface_is_an_array():
+    import tensorflow as tf
+
+    image = prepare_image(tf.constant(RGB))
+    np.testing.assert_array_equal(image.pixels, RGB)
+
+
+def test_files_for_a_model_of_two_channels_are_refused_whatever_their_mode():
+    for picture in (Image.fromarray(RGB), Image.fromarray(RGB[..., 0])):
+        with pytest.raises(ValueError, match="the model expects 2 channels but an image file"):
+            prepare_image(encoded(picture), channels=2)
+
+
+def test_a_gray_picture_stored_as_rgb_needs_no_note_for_a_grayscale_model():
+    gray = np.repeat(RGB[..., :1], 3, axis=2)
+    image = prepare_image(encoded(Image.fromarray(gray)), channels=1)
+    assert image.shape == (4, 6, 1) and image.note is None
+    np.testing.assert_array_equal(image.pixels[..., 0], RGB[..., 0])
+
+
+def test_files_of_any_shape_decode_to_their_own_rows_and_columns():
+    tall = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    np.testing.assert_array_equal(prepare_image(encoded(Image.fromarray(tall))).pixels, tall)
+    gray = prepare_image(encoded(Image.fromarray(tall[..., 0])), channels=1)
+    np.testing.assert_array_equal(gray.pixels[..., 0], tall[..., 0])
+
+
+def test_colour_modes_other_than_rgb_are_converted_and_said():
+    cmyk = Image.new("CMYK", (2, 2), (0, 255, 0, 0))  # no cyan, full magenta: pure magenta
+    image = prepare_image(cmyk)
+    assert image.note == "its CMYK colours were converted to RGB"
+    assert image.display[0, 0].tolist() == [255, 0, 255]
+
+
+def test_a_truncated_file_is_a_decoding_error(tmp_path):
+    data = png_bytes(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"^could not decode the uploaded data as an image"):
+        prepare_image(data[: len(data) // 2])
+
+
+def test_an_empty_file_is_said_to_be_empty(tmp_path):
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="is empty; choose a PNG or JPEG file"):
+        prepare_image(path)
+    path.write_bytes(b"x")
+    with pytest.raises(ValueError, match="could not decode"):
+        prepare_image(path)
+
+
+def test_prepared_pixels_are_read_only_and_keyed_by_shape_dtype_and_content():
+    from convviz_widgets.engine.images import fingerprint
+
+    image = prepare_image(RGB)
+    assert not image.pixels.flags.writeable
+    assert len(image.key) == 32  # 128 bits in hex
+    flat = np.zeros(12, np.uint8)
+    keys = {fingerprint(flat), fingerprint(flat.reshape(3, 4)), fingerprint(flat.view(np.int8)),
+            fingerprint(np.zeros(3, np.float32))}  # the same twelve zero bytes, four ways
+    assert len(keys) == 4
+
+
+def test_the_requested_size_is_height_then_width_and_none_keeps_a_side():
+    image = np.zeros((10, 20, 3), np.uint8)
+    assert prepare_image(image, size=(8, 12)).shape == (8, 12, 3)
+    assert prepare_image(image, size=(8, None)).shape == (8, 20, 3)
+    assert prepare_image(image, size=(None, 12)).shape == (10, 12, 3)
+
+
+@pytest.mark.parametrize(("size", "stretched"), [
+    ((5, 10), False),  # the same aspect ratio
+    ((11, 20), False),  # within a pixel of it at the image's scale (|20·11 − 10·20| = 20)
+    ((12, 20), True),  # beyond it (40 > 20)
+    ((10, 19), False), ((10, 21), False), ((10, 10), True),
+])
+def test_a_stretch_is_said_only_beyond_a_pixels_rounding(size, stretched):
+    note = prepare_image(np.zeros((10, 20, 3), np.uint8), size=size).note
+    assert (note is not None and "was stretched" in note) == stretched
+
+
+def test_no_warning_escapes_for_an_image_between_pillows_two_limits(monkeypatch):
+    import warnings
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)  # Pillow warns above 20, refuses above 40
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert prepare_image(png_bytes(RGB)).shape == (4, 6, 3)  # 24 pixels
+
+
+def test_pillows_bomb_refusal_names_pillows_limit_or_ours(monkeypatch):
+    from convviz_widgets.engine import images
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # refused above 20 pixels
+    with pytest.raises(ValueError, match=r"^the uploaded data is 0.0 megapixels, more than "
+                                         r"Pillow's decompression-bomb limit of 2e-05 megapixels;"
+                                         r".*"
+                                         r"PIL.Image.MAX_IMAGE_PIXELS\)\.$"):
+        prepare_image(png_bytes(RGB))
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 12)
+    with pytest.raises(ValueError, match=r"more than the limit of 1.2e-05 megapixels"):
+        prepare_image(png_bytes(RGB))
+
+
+def test_the_default_size_limit_is_50_megapixels():
+    one_over = np.zeros((1, 50_000_001, 1), np.uint8)  # not touched: the header is enough
+    with pytest.raises(ValueError, match=r"more than the limit of 50 megapixels"):
+        prepare_image(one_over, channels=1)

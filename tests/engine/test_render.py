@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import matplotlib
 import numpy as np
 import pytest
@@ -118,3 +120,135 @@ def test_reducing_rows_by_halving_equals_numpys_reduction(rows):
     np.testing.assert_array_equal(reduce_rows(values, np.maximum), values.max(axis=0))
     values[rows // 2, 3] = np.nan  # NaN propagates, as in values.max(axis=0)
     assert np.isnan(reduce_rows(values, np.maximum)[3])
+
+
+# -- edges that the tests above do not reach (found by `make mutate`) ------------------------
+def test_cached_tables_are_read_only_so_no_caller_can_change_every_later_picture():
+    for table in (render.colormap_lut("magma"), render.grid_palette("magma")):
+        assert not table.flags.writeable
+        with pytest.raises(ValueError):
+            table[0] = 0
+
+
+def test_the_grid_palette_spans_the_colormap_from_its_first_to_its_last_colour():
+    lut, palette = render.colormap_lut("viridis"), render.grid_palette("viridis")
+    assert palette.shape == (256, 3)
+    np.testing.assert_array_equal(palette[0], lut[0])
+    np.testing.assert_array_equal(palette[254], lut[255])
+    np.testing.assert_array_equal(palette[255], render.SEPARATOR_COLOR)
+
+
+def test_values_outside_0_1_take_the_end_colours_never_the_separator():
+    levels = render.quantize(np.array([-0.5, 0.0, 0.5, 1.0, 1.5], np.float32))
+    assert levels.tolist() == [0, 0, 127, 254, 254]
+    lut = render.colormap_lut("viridis")
+    rgb = render.apply_colormap(np.array([-1.0, 0.0, 1.0, 1.5]), "viridis")
+    np.testing.assert_array_equal(rgb, lut[[0, 0, 255, 255]])
+
+
+def test_symmetric_bound_is_the_largest_magnitude_and_small_ranges_still_scale():
+    maps = layer_of([[-1, 0], [0, 4]], [[0, 0.25], [0.5, 0.5]])
+    symmetric = render.scaling(maps, "symmetric")(maps, [0, 1])  # bound 4, not 1
+    np.testing.assert_allclose(symmetric[..., 0], [[0.375, 0.5], [0.5, 1.0]])
+    per_channel = render.scaling(maps, "channel")(maps, [0, 1])  # channel 1 spans only 0.5
+    np.testing.assert_allclose(per_channel[..., 1], [[0.0, 0.5], [1.0, 1.0]])
+
+
+def test_statistics_are_per_channel_whatever_the_map_shape():
+    maps = np.random.default_rng(3).normal(size=(2, 3, 5)).astype(np.float32)
+    stats = render.ChannelStats.of(maps)
+    np.testing.assert_array_equal(stats.low, maps.min(axis=(0, 1)))
+    np.testing.assert_array_equal(stats.high, maps.max(axis=(0, 1)))
+    np.testing.assert_allclose(stats.mean, maps.mean(axis=(0, 1)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("rows", [3, 5, 7])
+def test_reducing_an_odd_number_of_rows_of_an_even_number_of_channels(rows):
+    values = np.random.default_rng(rows).normal(size=(rows, 4))
+    values[-1] = [-9, 9, -9, 9]  # the odd row out holds the extremes
+    np.testing.assert_array_equal(render.reduce_rows(values, np.minimum), values.min(axis=0))
+    np.testing.assert_array_equal(render.reduce_rows(values, np.maximum), values.max(axis=0))
+    with pytest.raises(ValueError, match="empty"):
+        render.reduce_rows(np.zeros((0, 3)), np.minimum)
+
+
+def test_fit_maps_keeps_every_channel_and_at_least_one_pixel_a_side():
+    maps = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    assert render.fit_maps(maps, 3).shape == (2, 3, 4)
+    np.testing.assert_array_equal(render.fit_maps(maps, 3), maps)
+    thin = np.ones((1, 40, 2), np.float32)
+    assert render.fit_maps(thin, 8).shape == (1, 8, 2)
+    assert render.fit_maps(thin.transpose(1, 0, 2), 8).shape == (8, 1, 2)
+
+
+def test_clicks_left_of_the_grid_or_on_a_gap_or_past_the_last_column_hit_nothing():
+    grid = render.render_channel_grid(numbered(6), range(6), columns=3, tile=5, gap=0)
+    assert grid.channel_at(-1, 2) is None and grid.channel_at(2, -1) is None
+    assert grid.channel_at(14, 2) == 2 and grid.channel_at(15, 2) is None  # past column 3
+    gapped = render.render_channel_grid(numbered(6), range(6), columns=3, tile=5, gap=1)
+    assert gapped.channel_at(4, 0) == 0 and gapped.channel_at(5, 0) is None  # the gap
+    assert gapped.channel_at(0, 2) == 0 and gapped.channel_at(0, 3) is None  # the row gap
+
+
+def test_one_column_layouts_stack_the_tiles():
+    assert render.tile_boxes(3, 1, (2, 4)).tolist() == [[0, 0, 4, 2], [0, 3, 4, 5], [0, 6, 4, 8]]
+    assert render.mosaic(np.zeros((3, 2, 4), np.uint8), columns=1).shape == (8, 4)
+    grid = render.render_channel_grid(numbered(3), range(3), columns=1, tile=5)
+    assert grid.columns == 1 and grid.indices.shape == (3 * 3 + 2, 5)
+
+
+def test_the_documented_defaults_of_the_picture_functions():
+    # render_channel_grid: 8 columns of 64-pixel tiles, 1-pixel gaps; mosaic: 1-pixel gaps.
+    grid = render.render_channel_grid(numbered(16, 4, 4), range(16))
+    assert grid.columns == 8 and grid.tile_shape == (64, 64) and grid.gap == 1
+    assert grid.indices.shape == (2 * 64 + 1, 8 * 64 + 7)
+    assert render.mosaic(np.zeros((4, 2, 2), np.uint8), columns=2).shape == (5, 5)
+    # heatmap_overlay blends half and half.
+    black = np.zeros((1, 2, 3), np.uint8)
+    lut = render.colormap_lut("jet").astype(np.float32)
+    expected = np.floor(0.5 * lut[[0, 255]] + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(render.heatmap_overlay(black, np.array([[0.0, 1.0]]))[0],
+                                  expected)
+    # encode_png uses the fastest zlib level.
+    picture = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    assert render.encode_png(picture) == render.encode_png(picture, compress_level=1)
+
+
+def test_enlarging_repeats_pixels_and_factor_one_is_the_image_itself():
+    rgb = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
+    assert render.enlarge(rgb, 1) is rgb
+    twice = render.enlarge(rgb, 2)
+    assert twice.shape == (4, 4, 3)
+    np.testing.assert_array_equal(twice[::2, ::2], rgb)
+    np.testing.assert_array_equal(twice[1::2, 1::2], rgb)
+
+
+def test_indexed_png_header_follows_the_png_specification():
+    # PNG spec 11.2.2: bit depth 8, colour type 3 (palette); compression, filter and interlace
+    # methods 0 (the only defined compression and filter methods; no interlacing).
+    data = render.encode_indexed_png(np.zeros((3, 5), np.uint8), render.grid_palette("gray"))
+    assert data[12:16] == b"IHDR"
+    assert struct.unpack(">IIBBBBB", data[16:29]) == (5, 3, 8, 3, 0, 0, 0)
+
+
+def chollet_deprocess(x: np.ndarray) -> np.ndarray:
+    """Seed S2's function as printed in Deep Learning with Python, §5.4."""
+    x = x.copy()
+    x -= x.mean()
+    x /= x.std() + 1e-5
+    x *= 0.1
+    x += 0.5
+    x = np.clip(x, 0, 1)
+    x *= 255
+    return np.clip(x, 0, 255).astype("uint8")
+
+
+def test_deprocess_image_equals_chollets_function_even_for_a_nearly_flat_image():
+    nearly_flat = np.array([[[0.0], [2e-5]], [[0.0], [2e-5]]], np.float32)
+    np.testing.assert_array_equal(render.deprocess_image(nearly_flat),
+                                  chollet_deprocess(nearly_flat))
+    outliers = np.zeros((8, 8, 3), np.float32)
+    outliers[0, 0, 0], outliers[7, 7, 2] = 1.0, -1.0  # each about ten standard deviations out
+    out = render.deprocess_image(outliers)
+    np.testing.assert_array_equal(out, chollet_deprocess(outliers))
+    assert out[0, 0, 0] == 255 and out[7, 7, 2] == 0  # clipped to white and black
