@@ -69,9 +69,15 @@ class RunningTopK:
         self.ids = np.zeros((channels, 0), np.int64)
         self.positions = np.zeros((channels, 0, 2), np.int32)
 
-    def update(self, maxima: np.ndarray, positions: np.ndarray, ids: np.ndarray) -> None:
+    def update(self, maxima: np.ndarray, positions: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Merge a batch: ``maxima`` ``(B, C)``, ``positions`` ``(B, C, 2)``, ``ids`` ``(B,)``
-        (each image's number in the stream, increasing)."""
+        (each image's number in the stream, increasing).
+
+        Returns where each kept entry came from, ``(C, k)``: below the number of entries kept
+        before, that earlier entry's slot; from there on, ``B`` rows of the batch (the image's
+        row in the batch plus that number). Data kept beside the values (thumbnails) is
+        carried along with it.
+        """
         channels = self.values.shape[0]
         values = np.concatenate([self.values, np.asarray(maxima, np.float32).T], axis=1)
         ids = np.concatenate([self.ids, np.broadcast_to(np.asarray(ids, np.int64),
@@ -83,3 +89,4 @@ class RunningTopK:
         self.values = np.take_along_axis(values, order, axis=1)
         self.ids = np.take_along_axis(ids, order, axis=1)
         self.positions = np.take_along_axis(where, order[:, :, None], axis=1)
+        return order

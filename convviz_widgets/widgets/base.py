@@ -157,9 +157,11 @@ class PictureFigure:
 class ColourBar:
     """A vertical colour bar for a picture drawn with a colormap: what the colours mean."""
 
-    def __init__(self, cmap: str, label: str, low: float = 0.0, high: float = 1.0,
-                 height: int = 320) -> None:
-        self.scale = bqplot.ColorScale(min=low, max=high, colors=colorscale_colors(cmap))
+    def __init__(self, cmap: str, label: str, low: float | None = 0.0, high: float | None = 1.0,
+                 height: int = 320, scale: bqplot.ColorScale | None = None) -> None:
+        # With ``scale``, the bar shares a picture's scale (and follows its data's range).
+        self.scale = scale if scale is not None else bqplot.ColorScale(
+            min=low, max=high, colors=colorscale_colors(cmap))
         self.axis = bqplot.ColorAxis(scale=self.scale, side="right",
                                      num_ticks=5, tick_format=".2~g", label=label)
         self.figure = bqplot.Figure(display_toolbar=False, marks=[], axes=[self.axis],

@@ -30,6 +30,7 @@ from ..engine.render import (
 from ..engine.timeline import Timeline
 from ..html_export import Axis, frame_key, write_player
 from .base import (
+    ColourBar,
     ConvvizWidget,
     PictureFigure,
     colorscale_colors,
@@ -220,16 +221,19 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
             x=np.arange(2.0), y=np.arange(2.0), color=np.zeros((2, 2)),
             scales={"x": x_scale, "y": y_scale, "color": self._focus_color},
         )
-        color_axis = bqplot.ColorAxis(scale=self._focus_color, side="right", num_ticks=5,
-                                      tick_format=".3~g")
         self.focus = bqplot.Figure(display_toolbar=False,
-            marks=[self.focus_map], axes=[color_axis], padding_x=0.0, padding_y=0.0,
-            fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 90},
+            marks=[self.focus_map], axes=[], padding_x=0.0, padding_y=0.0,
+            fig_margin={"top": 30, "bottom": 10, "left": 10, "right": 10},
             title_style={"font-size": "12px"},
-            layout=widgets.Layout(width="330px", height="300px", max_width="100%", margin="0"),
+            layout=widgets.Layout(width="250px", height="300px", max_width="100%", margin="0"),
         )
         self.focus.add_class("convviz-focus")
-        self.focus_caption = widgets.HTML(layout=widgets.Layout(max_width="330px"))
+        # A bar of its own beside the map (a ColorAxis inside the figure has no room for a
+        # label that does not cross the map), on the map's scale: the channel's own range.
+        self.focus_bar = ColourBar(self.cmap, "activation", None, None, height=300,
+                                   scale=self._focus_color)
+        self.focus_bar.figure.add_class("convviz-focus-bar")
+        self.focus_caption = widgets.HTML(layout=widgets.Layout(max_width="380px"))
         self.focus_caption.add_class("convviz-focus-caption")
 
     def _layout(self) -> list[widgets.Widget]:
@@ -244,7 +248,8 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         ]
 
     def _grids_box(self) -> widgets.Widget:
-        focus = column([self.channel_slider, self.focus, self.focus_caption])
+        focus = column([self.channel_slider, wrapping_row([self.focus, self.focus_bar.figure]),
+                        self.focus_caption])
         if self.comparison is None:
             return wrapping_row([self.grid.figure, focus])
 
