@@ -22,6 +22,7 @@ _EXPORTS = {
     "LayerBrowser": "convviz_widgets.widgets.layer_browser",
     "CAMOverlay": "convviz_widgets.widgets.cam_overlay",
     "FilterGallery": "convviz_widgets.widgets.filter_gallery",
+    "Explorer": "convviz_widgets.widgets.explorer",
     "InvalidValue": "convviz_widgets.widgets.base",
     "set_theme": "convviz_widgets.widgets.theme",
     "Timeline": "convviz_widgets.engine.timeline",

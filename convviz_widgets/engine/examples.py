@@ -55,7 +55,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,9 +63,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from .data_sources import stream_of
 from .featvis.truncate import truncated_forward
 from .files import write_whole
-from .images import prepare_image
 from .layers import LayerInfo
 from .npz import BadArchive, read_npz
 from .probe import shared_probe
@@ -75,7 +75,6 @@ from .topk import RunningTopK
 INDEX_FORMAT = "convviz-examples v1"
 INDEX_FILE = "index.json"
 OUTSIDE = 128  # grey, for thumbnail pixels outside the image
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 Progress = Callable[[int, int | None], Any]
 
 
@@ -190,7 +189,7 @@ class ExampleIndex:
             arrays = {"values": examples.values, "ids": examples.ids,
                       "positions": examples.positions, "boxes": examples.boxes,
                       "crops": examples.crops}
-            write_whole(target / name, lambda stream, arrays=arrays: np.savez(stream, **arrays))
+            write_whole(target / name, _savez(arrays))
             entries.append({"path": path, "file": name, "channels": examples.channels,
                             "field": _field_json(examples.field)})
         manifest = {"format": INDEX_FORMAT, "weights": self.weights, "dataset": self.dataset,
@@ -307,7 +306,7 @@ def build_index(
             raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}.")
     probe = shared_probe(model, preprocess)
     chosen = _chosen_layers(probe, layers)
-    stream = _source(data, probe, dataset_key)
+    stream = stream_of(data, probe.input_spec, dataset_key)
     weights = probe.weights.fingerprint()
     settings = f"{','.join(info.path for info in chosen)}|k={k}|thumbnail={thumbnail}"
     dataset = hashlib.blake2b(f"{stream.key}|{settings}".encode(), digest_size=16).hexdigest()
@@ -517,155 +516,11 @@ def _chosen_layers(probe: Any, layers: Sequence[str] | None) -> list[LayerInfo]:
     return chosen
 
 
-# ----------------------------------------------------------------------------- the sources
+def _savez(arrays: dict[str, Any]) -> Callable[[Any], None]:
+    def write(stream: Any) -> None:
+        np.savez(stream, **arrays)
 
-
-class _Stream:
-    """Batches of uint8 images at the model's input size, from any kind of data set."""
-
-    def __init__(self, key: str, total: int | None,
-                 items: Callable[[int], Iterator[tuple[Any, str | None]]],
-                 prepare: Callable[[Any], np.ndarray | None]) -> None:
-        self.key, self.total, self._items, self._prepare = key, total, items, prepare
-        self.skipped = 0
-
-    def batches(self, size: int, skip: int = 0) -> Iterator[tuple[np.ndarray, list[str] | None]]:
-        """Batches of ``size`` images (the last one smaller), after the first ``skip``."""
-        images: list[np.ndarray] = []
-        names: list[str] = []
-        named = False
-        for item, name in self._items(skip):
-            pixels = self._prepare(item)
-            if pixels is None:
-                self.skipped += 1
-                continue
-            if pixels.ndim == 4:  # a batch of a batched tf.data.Dataset, or an array's slice
-                images.extend(pixels)
-            else:
-                images.append(pixels)
-            if name is not None:
-                named = True
-                names.append(name)
-            while len(images) >= size:
-                yield np.stack(images[:size]), (names[:size] if named else None)
-                images, names = images[size:], names[size:]
-        if images:
-            yield np.stack(images), (names if named else None)
-
-
-def _source(data: Any, probe: Any, dataset_key: str | None) -> _Stream:
-    spec = probe.input_spec
-    if spec.height is None or spec.width is None:
-        raise ValueError("the model takes images of any size; index it through a model with a "
-                         "fixed input size (e.g. keras.Input((224, 224, 3))).")
-    size = (int(spec.height), int(spec.width))
-    channels = int(spec.channels)
-
-    def prepared(image: Any) -> np.ndarray:
-        array = np.asarray(image) if not isinstance(image, (str, os.PathLike, bytes)) else None
-        if (array is not None and array.dtype == np.uint8 and array.ndim in (3, 4)
-                and array.shape[-3:] == (*size, channels)):
-            return array
-        return prepare_image(image, size=size, channels=channels).display
-
-    if isinstance(data, (str, os.PathLike)):
-        root = Path(data)
-        if not root.is_dir():
-            raise ValueError(f"no folder at {str(root)!r}; give a folder of images, an array "
-                             "(N, H, W, C), a tf.data.Dataset or a list of images.")
-        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                       and p.is_file())
-        digest = hashlib.blake2b(digest_size=16)
-        for path in files:
-            stat = path.stat()
-            digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-
-        def from_folder(skip: int) -> Iterator[tuple[Any, str | None]]:
-            for path in files[skip:]:
-                yield path, str(path.relative_to(root))
-
-        def readable(path: Any) -> np.ndarray | None:
-            try:
-                return prepared(path)
-            except ValueError:
-                return None
-
-        return _Stream(digest.hexdigest(), len(files), from_folder, readable)
-    if isinstance(data, np.ndarray):
-        if data.ndim != 4:
-            raise ValueError(f"an array data set must have shape (N, height, width, channels), "
-                             f"got {data.shape}.")
-        if len(data) == 0:
-            raise ValueError("the data set holds no image the model can take; give it images.")
-        array = _as_uint8(data)
-        digest = hashlib.blake2b(f"{array.shape}".encode(), digest_size=16)
-        digest.update(np.ascontiguousarray(array).data)
-        fits = array.shape[1:] == (*size, channels)
-
-        def from_array(skip: int) -> Iterator[tuple[Any, str | None]]:
-            if fits:  # slices of the array itself: no copy, no per-image work
-                for start in range(skip, len(array), 256):
-                    yield array[start : start + 256], None
-            else:
-                for image in array[skip:]:
-                    yield image, None
-
-        return _Stream(digest.hexdigest(), len(array), from_array, prepared)
-    if not isinstance(data, Iterable) and not isinstance(data, tf.data.Dataset):
-        raise ValueError(f"cannot index a {type(data).__name__}; give a folder of images, an "
-                         "array (N, H, W, C), a tf.data.Dataset or a list of images.")
-    total = len(data) if hasattr(data, "__len__") and not isinstance(data, tf.data.Dataset) \
-        else None
-    key = dataset_key if dataset_key is not None else f"unkeyed-{id(data)}-{time.time_ns()}"
-
-    def from_iterable(skip: int) -> Iterator[tuple[Any, str | None]]:
-        items = data.as_numpy_iterator() if isinstance(data, tf.data.Dataset) else iter(data)
-        seen = 0
-        for element in items:
-            image = _image_of(element)
-            count = len(image) if np.ndim(image) == 4 else 1
-            if seen + count <= skip:
-                seen += count
-                continue
-            if seen < skip:  # a batch straddling the resumption point
-                image, seen = image[skip - seen :], skip
-            seen += count
-            yield image, None
-
-    def checked(image: Any) -> np.ndarray:
-        if np.ndim(image) == 4:
-            return np.stack([prepared(one) for one in _as_uint8(np.asarray(image))])
-        if isinstance(image, np.ndarray) and image.dtype != np.uint8:
-            image = _as_uint8(image[None])[0]
-        return prepared(image)
-
-    return _Stream(hashlib.blake2b(key.encode(), digest_size=16).hexdigest(), total,
-                   from_iterable, checked)
-
-
-def _image_of(element: Any) -> Any:
-    """The image of a data set's element: itself, the first of a pair, or ``"image"``."""
-    if isinstance(element, dict):
-        return element["image"] if "image" in element else next(iter(element.values()))
-    if isinstance(element, (tuple, list)) and len(element) in (2, 3) and np.ndim(element[0]) >= 2:
-        return element[0]
-    return element
-
-
-def _as_uint8(array: np.ndarray) -> np.ndarray:
-    """uint8 pixels of an image array on the 0–255 scale (floats in [0, 1] scaled up)."""
-    if array.dtype == np.uint8:
-        return array
-    values = np.asarray(array, np.float32)
-    if not np.isfinite(values).all():
-        raise ValueError("the data set contains NaN or infinite values.")
-    low, high = float(values.min()), float(values.max())
-    if low >= 0.0 and high <= 1.0:
-        values = values * 255.0
-    elif low < 0.0 or high > 255.0:
-        raise ValueError(f"the data set has values from {low:.4g} to {high:.4g}, outside 0–255: "
-                         "give raw images and the model's preprocessing as preprocess=.")
-    return np.rint(values).astype(np.uint8)
+    return write
 
 
 def _field_json(found: ReceptiveField | None) -> dict[str, list[float]] | None:

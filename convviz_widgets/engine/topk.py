@@ -54,8 +54,9 @@ class RunningTopK:
     Examples
     --------
     >>> top = RunningTopK(channels=1, k=2)
-    >>> top.update(np.array([[1.0], [3.0]]), np.zeros((2, 1, 2), int), ids=np.array([10, 11]))
-    >>> top.update(np.array([[2.0]]), np.zeros((1, 1, 2), int), ids=np.array([12]))
+    >>> _ = top.update(np.array([[1.0], [3.0]]), np.zeros((2, 1, 2), int), ids=np.array([10, 11]))
+    >>> top.update(np.array([[2.0]]), np.zeros((1, 1, 2), int), ids=np.array([12])).tolist()
+    [[0, 2]]
     >>> top.values.tolist(), top.ids.tolist()
     ([[3.0, 2.0]], [[11, 12]])
     """

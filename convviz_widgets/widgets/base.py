@@ -147,7 +147,14 @@ class PictureFigure:
             self.mark.x = [0.0, float(width)]
             self.mark.y = [float(height), 0.0]
             self.mark.image = self._image
-            self.figure.min_aspect_ratio = self.figure.max_aspect_ratio = width / height
+            ratio = width / height
+            # Each bound is checked against the other as it is set: widen the interval first.
+            if ratio > self.figure.max_aspect_ratio:
+                self.figure.max_aspect_ratio = ratio
+                self.figure.min_aspect_ratio = ratio
+            else:
+                self.figure.min_aspect_ratio = ratio
+                self.figure.max_aspect_ratio = ratio
             self._scale_to_screen = scale
             self.figure.layout.width = f"{round(width * scale)}px"
             self.figure.layout.height = f"{round(height * scale)}px"

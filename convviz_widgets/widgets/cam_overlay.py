@@ -383,9 +383,9 @@ class CAMOverlay(EpochControls, ConvvizWidget):
         self.class_index = self._top[int(event["data"]["index"])]
 
     # -- computing and drawing ----------------------------------------------------------------
-    def target(self) -> Target:
-        """The target currently explained."""
-        return self._target_of(self.class_index)
+    def target(self, class_index: int | None = None) -> Target:
+        """The target currently explained (or that of ``class_index``)."""
+        return self._target_of(self.class_index if class_index is None else class_index)
 
     def _target_of(self, index: int) -> Target:
         """The target of class ``index`` (0 = positive for a single sigmoid unit)."""
