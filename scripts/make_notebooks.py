@@ -419,6 +419,95 @@ NOTEBOOKS = {
             "later"
         ),
     ],
+    "10_explorer.ipynb": [
+        new_markdown_cell(
+            "# Explorer: one channel, every view of it\n\n"
+            "*This channel lights up on the star's tip: what does its filter look for? Which "
+            "images of the data set excite it most? Does it push the decision towards "
+            "\"star\"?* The Explorer answers these together: the layer's feature maps (click a "
+            "tile, or `,` `.` over the grid), a **card** for the selected channel (its map on "
+            "the image, its kernel, its maximizing pattern, its top dataset examples and its "
+            "contribution to the class), the class evidence (click a class bar), and the "
+            "channels **ranked** by their contribution to that class (click a bar to select "
+            "the channel everywhere).\n\n"
+            "First the data set is indexed: for every conv layer, the 8 images whose maximum "
+            "activation is largest per channel, and the receptive field of that maximum, in one "
+            "streaming pass (memory stays the same however large the data set)."
+        ),
+        new_code_cell(
+            "import time\n\n"
+            "from convviz_widgets import Explorer, zoo\n"
+            "from convviz_widgets.engine.examples import build_index\n"
+            "from convviz_widgets.export import show_pictures\n\n"
+            "model = zoo.load_model(\"shapes\")\n"
+            "names = zoo.class_names(\"shapes\")\n"
+            "images, labels = zoo.shapes_dataset(2000)\n"
+            "started = time.perf_counter()\n"
+            "index = build_index(model, images, k=8)\n"
+            "print(f\"indexed {index.seen} images for {len(index.layers)} conv layers in \"\n"
+            "      f\"{time.perf_counter() - started:.1f} s ({index.nbytes / 2**20:.1f} MiB)\")"
+        ),
+        new_markdown_cell(
+            "The top examples of a few channels of the last conv layer, as the card shows "
+            "them (each thumbnail is the receptive field of the channel's maximum in that image):"
+        ),
+        new_code_cell(
+            "pictures = {}\n"
+            "for channel in range(4):\n"
+            "    for rank, example in enumerate(index.examples(\"block4_conv2\", channel)[:4]):\n"
+            "        label = names[labels[example.image]]\n"
+            "        pictures[f\"ch {channel} #{rank + 1}: {label}\"] = example.crop\n"
+            "show_pictures(pictures, columns=8);"
+        ),
+        new_markdown_cell(
+            "The Explorer on the star. Try: click a tall bar of the ranking (a channel that "
+            "pushes towards \"star\"), then a class bar to see how the ranking changes."
+        ),
+        new_code_cell(
+            "explorer = Explorer(model, image=\"star\", index=index, class_names=names,\n"
+            "                    layer=\"block4_conv2\")\n"
+            "explorer"
+        ),
+        new_markdown_cell(
+            "The same state from code: the card, the grid and the ranking follow."
+        ),
+        new_code_cell(
+            "top = explorer.ranking_bars.x[0]\n"
+            "explorer.channel = int(top)\n"
+            "print(explorer.contribution_line.value)"
+        ),
+        new_markdown_cell(
+            "## VGG16 over a folder of photos\n\n"
+            "Any folder of images can be indexed (recursively; unreadable files are skipped "
+            "and counted). Here: the bundled photos with their mirror images and two crops each, "
+            "written to a temporary folder; the index is kept in a folder of its own, so "
+            "opening it again (in a lecture, say) is instant.\n\n" + VGG_NOTE
+        ),
+        new_code_cell(
+            "import tempfile\n"
+            "from pathlib import Path\n\n"
+            "from PIL import Image\n\n"
+            "photos = Path(tempfile.mkdtemp())\n"
+            "for name in [\"cat\", \"coffee\", \"astronaut\", \"rocket\"]:\n"
+            "    picture = Image.fromarray(zoo.load_image(name))\n"
+            "    w, h = picture.size\n"
+            "    picture.save(photos / f\"{name}.png\")\n"
+            "    flipped = picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT)\n"
+            "    flipped.save(photos / f\"{name}-flip.png\")\n"
+            "    picture.crop((0, 0, w * 2 // 3, h * 2 // 3)).save(photos / f\"{name}-a.png\")\n"
+            "    picture.crop((w // 3, h // 3, w, h)).save(photos / f\"{name}-b.png\")\n\n"
+            "vgg = zoo.load_model(\"vgg16\")\n"
+            "started = time.perf_counter()\n"
+            "vgg_index = build_index(vgg, photos, [\"block3_conv3\", \"block5_conv3\"], k=4,\n"
+            "                        preprocess=zoo.preprocess(\"vgg16\"),\n"
+            "                        folder=Path(tempfile.mkdtemp()) / \"vgg16-photos\")\n"
+            "print(f\"indexed {vgg_index.seen} photos in {time.perf_counter() - started:.1f} s\")"
+        ),
+        new_code_cell(
+            "Explorer(vgg, image=\"cat\", index=vgg_index, preprocess=zoo.preprocess(\"vgg16\"),\n"
+            "         class_names=zoo.class_names(\"vgg16\"), layer=\"block5_conv3\")"
+        ),
+    ],
     "11_training_timeline.ipynb": [
         new_markdown_cell(
             "# How did it learn that? Every view through training\n\n"

@@ -17,6 +17,7 @@ from traitlets import Enum, Int, Unicode, observe, validate
 from ..engine.contributions import BY, Contributions, channel_contributions
 from ..engine.examples import ExampleIndex, build_index, load_index
 from ..engine.featvis import pattern_steps, shared_pattern_cache
+from ..engine.featvis import preset as preset_settings
 from ..engine.images import ImageInput
 from ..engine.maps import upsample
 from ..engine.render import (
@@ -74,6 +75,10 @@ class Explorer(ConvvizWidget):
     ranking : {"contribution", "weight"}
         What the ranking orders channels by: gradient × activation summed over space
         (default), or the Grad-CAM weight (the mean gradient).
+    preset : str
+        Settings of the maximizing patterns, as in :class:`FilterGallery` (``"tutorial"`` or
+        ``"clean"``); a pattern is optimized in the background when its channel is first
+        selected, then served from the shared pattern cache.
     theme : str, optional
         ``"default"`` or ``"projector"``.
 
@@ -100,7 +105,7 @@ class Explorer(ConvvizWidget):
                  class_names: Sequence[str] | None = None,
                  preprocess: Callable[[np.ndarray], Any] | None = None,
                  layer: str | None = None, k: int = 8, ranking: str = "contribution",
-                 theme: str | None = None) -> None:
+                 preset: str = "tutorial", theme: str | None = None) -> None:
         theme = check_theme(theme if theme is not None else current_theme())
         self.cam = CAMOverlay(model, image, layer=layer, preprocess=preprocess,
                               class_names=class_names, theme=theme)
@@ -120,6 +125,7 @@ class Explorer(ConvvizWidget):
         self._pattern_wanted: tuple[str, int] | None = None
         self._pattern_busy = False
         self._pictures: dict[tuple, tuple[bytes, int, int]] = {}
+        self._preset = preset_settings(preset)
         self._build_card()
         self._build_ranking()
         self.cancel_button = widgets.Button(description="Cancel indexing", icon="stop",
@@ -246,7 +252,8 @@ class Explorer(ConvvizWidget):
         self._refresh()
 
     def _on_ranking_click(self, _bars: Any, event: dict[str, Any]) -> None:
-        self.channel = self._ranked[int(event["data"]["index"])]
+        # The grid turns to the page of the channel, which its outline then marks.
+        self.browser.show_channel(self._ranked[int(event["data"]["index"])])
 
     # -- the card -----------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -287,7 +294,7 @@ class Explorer(ConvvizWidget):
     def _draw_pattern(self, layer: str) -> None:
         """The cached pattern at once; otherwise computed in the background, then drawn (one
         pattern at a time: while one is computed, only the latest channel asked for waits)."""
-        cached = next(pattern_steps(self.probe, layer, [self.channel],
+        cached = next(pattern_steps(self.probe, layer, [self.channel], self._preset,
                                     cache=shared_pattern_cache()))
         if cached.finished:
             pattern = cached.finished[0]
@@ -313,7 +320,7 @@ class Explorer(ConvvizWidget):
                     return
             layer, channel = wanted
             try:
-                for update in pattern_steps(self.probe, layer, [channel],
+                for update in pattern_steps(self.probe, layer, [channel], self._preset,
                                             cache=shared_pattern_cache()):
                     if update.finished and (self.layer, self.channel) == (layer, channel):
                         pixels = np.asarray(update.finished[0].pixels)

@@ -355,6 +355,16 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         assert self._input is not None
         return self._page_channels(self.probe.run(self._input))
 
+    def show_channel(self, channel: int) -> None:
+        """Select ``channel`` and turn to the page that shows it (in the current order)."""
+        assert self._input is not None
+        stats = self.probe.run(self._input).channel_stats(self._info.path)
+        where = np.flatnonzero(order_channels(stats, self.order) == int(channel))
+        with self.hold_trait_notifications():
+            if where.size:
+                self.page = int(where[0]) // self.page_size
+            self.channel = int(channel)
+
     def _page_channels(self, record: ActivationRecord) -> np.ndarray:
         positions = self.page_range()
         stats = record.channel_stats(self._info.path)

@@ -138,3 +138,13 @@ def test_the_pattern_is_computed_once_then_found_in_the_cache(explorer):
     explorer.channel = 6
     explorer.channel = 5
     assert explorer.pattern_view.png == first
+
+
+def test_a_ranked_channel_on_another_page_turns_the_grid_to_it(explorer):
+    explorer.layer, explorer.class_index = "block4_conv2", 3
+    explorer.browser.page = 0
+    far = next(i for i, c in enumerate(explorer._ranked) if c >= 16)
+    channel = explorer._ranked[far]
+    explorer._on_ranking_click(None, {"data": {"index": far}})
+    assert explorer.channel == channel and explorer.browser.page == channel // 16
+    assert channel in explorer.browser.page_channels().tolist()
