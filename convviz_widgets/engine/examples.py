@@ -55,7 +55,9 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -288,8 +290,9 @@ def build_index(
     progress : callable, optional
         Called as ``progress(seen, total)`` after each batch (``total`` None when unknown).
     cancel : threading.Event, optional
-        Set it to stop after the current batch; what was indexed so far is returned (and
-        saved, with ``complete`` false).
+        Set it to stop: the batch already running is finished (each batch's pass runs while
+        the one before is merged), and what was indexed so far is returned (and saved, with
+        ``complete`` false).
 
     Returns
     -------
@@ -323,21 +326,24 @@ def build_index(
     builder = _Builder(probe, chosen, k, thumbnail, preprocess, start)
     index = builder.index(weights, dataset)
     last_save = time.monotonic()
-    for images, names in stream.batches(batch_size, skip=index.seen):
-        if cancel is not None and cancel.is_set():
-            break
-        builder.add(images)
-        index.seen += len(images)
-        if names is not None:
-            index.names = [*(index.names or []), *names]
-        index.skipped = stream.skipped
-        if progress is not None:
-            progress(index.seen, stream.total)
-        if folder is not None and time.monotonic() - last_save > save_every:
-            builder.store(index).save(folder)
-            last_save = time.monotonic()
-    else:
-        index.complete = True
+    pending: tuple[np.ndarray, list[str] | None, Future] | None = None
+    try:
+        for images, names in stream.batches(batch_size, skip=index.seen):
+            if cancel is not None and cancel.is_set():
+                break
+            running = builder.run(images)  # while this batch runs, the last one is merged
+            if pending is not None:
+                _merge(builder, index, stream, pending, progress)
+            pending = (images, names, running)
+            if folder is not None and time.monotonic() - last_save > save_every:
+                builder.store(index).save(folder)
+                last_save = time.monotonic()
+        else:
+            index.complete = True
+        if pending is not None:
+            _merge(builder, index, stream, pending, progress)
+    finally:
+        builder.close()
     index.skipped = stream.skipped
     if index.seen == 0 and index.complete:
         raise ValueError("the data set holds no image the model can take; give it images.")
@@ -345,6 +351,19 @@ def build_index(
     if folder is not None:
         index.save(folder)
     return index
+
+
+def _merge(builder: _Builder, index: ExampleIndex, stream: Any,
+           pending: tuple[np.ndarray, list[str] | None, Future], progress: Progress | None
+           ) -> None:
+    images, names, running = pending
+    builder.merge(images, running)
+    index.seen += len(images)
+    if names is not None:
+        index.names = [*(index.names or []), *names]
+    index.skipped = stream.skipped
+    if progress is not None:
+        progress(index.seen, stream.total)
 
 
 # ----------------------------------------------------------------------------- the builder
@@ -384,6 +403,7 @@ class _Builder:
         self.start = start
         self.next_id = start.seen if start is not None else 0
         self._function = self._compile()
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convviz-index")
 
     def _side(self, found: ReceptiveField | None) -> int:
         longest = max(found.size) if found is not None else max(self.size)
@@ -398,58 +418,67 @@ class _Builder:
                             thumbnail=self.thumbnail)
 
     def _compile(self) -> Any:
-        forward = truncated_forward(self.probe.model, {info.path: info for info in self.chosen})
-        spec = self.probe.input_spec
+        """The traced ``batch -> {path: (maxima, positions)}``, shared by every build on the
+        same probe and layers (a second index of the model is not traced again)."""
+        key = tuple(info.path for info in self.chosen)
+        functions = _REDUCERS.setdefault(self.probe, {})
+        if key not in functions:
+            functions[key] = _reducer(self.probe, self.chosen)
+        return functions[key]
 
-        def maxima(batch: tf.Tensor) -> dict[str, tuple[tf.Tensor, tf.Tensor]]:
-            reduced = {}
-            for path, maps in forward(batch).items():
-                maps = tf.cast(maps, tf.float32)
-                height, width, channels = maps.shape[1:]
-                flat = tf.reshape(maps, (-1, height * width, channels))
-                peak = tf.reduce_max(flat, axis=1)
-                # The first position of the maximum in row-major order (argmax leaves ties
-                # unspecified): the smallest index where the value equals the peak.
-                cells = tf.range(height * width, dtype=tf.int32)[None, :, None]
-                where = tf.reduce_min(tf.where(flat == peak[:, None, :], cells,
-                                               height * width), axis=1)
-                reduced[path] = (peak, tf.stack([where // width, where % width], axis=-1))
-            return reduced
-
-        signature = tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32)
-        return tf.function(maxima, input_signature=[signature])
-
-    def add(self, images: np.ndarray) -> None:
-        """Run one batch of uint8 images ``(B, H, W, C)`` and merge it."""
+    def run(self, images: np.ndarray) -> Future:
+        """Start the compiled pass of a batch of uint8 images ``(B, H, W, C)`` in the
+        builder's thread; :meth:`merge` its result. TensorFlow lets go of the GIL while it
+        runs, so the merge of one batch overlaps the pass of the next."""
         batch = images.astype(np.float32)
         if self.preprocess is not None:
             batch = np.asarray(self.preprocess(batch), np.float32)
-        reduced = self._function(batch)
+        return self._runner.submit(lambda: {path: tuple(np.asarray(t) for t in pair)
+                                            for path, pair in self._function(batch).items()})
+
+    def merge(self, images: np.ndarray, running: Future) -> None:
+        """Merge a batch's maxima (from :meth:`run`) into the top-k and thumbnails."""
+        reduced = running.result()
         ids = np.arange(self.next_id, self.next_id + len(images))
         self.next_id += len(images)
         for info in self.chosen:
-            peak, positions = (np.asarray(t) for t in reduced[info.path])
+            peak, positions = reduced[info.path]
             top = self.tops[info.path]
             before = top.values.shape[1]
             order = top.update(peak, positions, ids)
             self._carry(info.path, order, before, images)
 
+    def add(self, images: np.ndarray) -> None:
+        """Run one batch and merge it."""
+        self.merge(images, self.run(images))
+
+    def close(self) -> None:
+        """Let the builder's thread go."""
+        self._runner.shutdown(wait=True)
+
     def _carry(self, path: str, order: np.ndarray, before: int, images: np.ndarray) -> None:
-        """Thumbnails and boxes of the kept entries: earlier ones moved, new ones cut."""
-        top, old_crops, old_boxes = self.tops[path], self.crops[path], self.boxes[path]
+        """Thumbnails and boxes of the kept entries: earlier ones moved, new ones cut. Once
+        ``k`` entries are kept, only the slots whose entry changed are written, in place."""
+        top, crops, boxes = self.tops[path], self.crops[path], self.boxes[path]
         channels, kept = order.shape
-        side = old_crops.shape[2]
-        crops = np.empty((channels, kept, side, side, images.shape[3]), np.uint8)
-        boxes = np.empty((channels, kept, 4), np.int32)
-        earlier = order < before
-        if earlier.any():
-            rows, slots = np.nonzero(earlier)
-            crops[rows, slots] = old_crops[rows, order[rows, slots]]
-            boxes[rows, slots] = old_boxes[rows, order[rows, slots]]
-        if (~earlier).any():
-            rows, slots = np.nonzero(~earlier)
-            batch_rows = order[rows, slots] - before
-            cut, box = self._cut(self.fields[path], images, batch_rows,
+        side = crops.shape[2]
+        if before != kept:  # still filling up: new arrays of the new size
+            crops = np.empty((channels, kept, side, side, images.shape[3]), np.uint8)
+            boxes = np.empty((channels, kept, 4), np.int32)
+            changed = np.ones_like(order, dtype=bool)
+        else:
+            changed = order != np.arange(kept)[None, :]
+        moved = changed & (order < before)
+        if moved.any():
+            rows, slots = np.nonzero(moved)
+            # Gathered (copied) before anything is written: a moved entry's old slot may be
+            # written in this same step.
+            crops[rows, slots] = self.crops[path][rows, order[rows, slots]]
+            boxes[rows, slots] = self.boxes[path][rows, order[rows, slots]]
+        new = changed & (order >= before)
+        if new.any():
+            rows, slots = np.nonzero(new)
+            cut, box = self._cut(self.fields[path], images, order[rows, slots] - before,
                                  top.positions[rows, slots], side)
             crops[rows, slots], boxes[rows, slots] = cut, box
         self.crops[path], self.boxes[path] = crops, boxes
@@ -494,6 +523,35 @@ class _Builder:
                 boxes=np.pad(boxes, [*pad, (0, 0)]),
                 crops=np.pad(crops, [*pad, (0, 0), (0, 0), (0, 0)], constant_values=OUTSIDE))
         return index
+
+
+#: Traced reducers per probe (dropped with it) and tuple of layer paths.
+_REDUCERS: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], Any]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _reducer(probe: Any, chosen: list[LayerInfo]) -> Any:
+    """A compiled pass up to the deepest of ``chosen`` that reduces each layer's maps to every
+    image's maximum per channel and its (row, column), inside TensorFlow: only ``batch ×
+    channels`` numbers per layer leave it."""
+    forward = truncated_forward(probe.model, {info.path: info for info in chosen})
+    spec = probe.input_spec
+
+    def maxima(batch: tf.Tensor) -> dict[str, tuple[tf.Tensor, tf.Tensor]]:
+        reduced = {}
+        for path, maps in forward(batch).items():
+            maps = tf.cast(maps, tf.float32)
+            height, width, channels = maps.shape[1:]
+            flat = tf.reshape(maps, (-1, height * width, channels))
+            # On the CPU, argmax gives the first of equal values (row-major), as numpy does;
+            # the tests check ties against numpy.
+            where = tf.argmax(flat, axis=1, output_type=tf.int32)
+            reduced[path] = (tf.reduce_max(flat, axis=1),
+                             tf.stack([where // width, where % width], axis=-1))
+        return reduced
+
+    signature = tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32)
+    return tf.function(maxima, input_signature=[signature])
 
 
 def _chosen_layers(probe: Any, layers: Sequence[str] | None) -> list[LayerInfo]:

@@ -171,12 +171,13 @@ def test_a_stopped_build_resumes_and_a_complete_one_returns_at_once(model, image
     stop = threading.Event()
     partial = build_index(model, images, k=3, batch_size=16, folder=folder, cancel=stop,
                           progress=lambda seen, total: stop.set())
-    assert (partial.seen, partial.complete) == (16, False)
-    assert json.loads((folder / "index.json").read_text())["seen"] == 16
+    # Stopped once the first batch was merged; the second was already running: it is kept.
+    assert (partial.seen, partial.complete) == (32, False)
+    assert json.loads((folder / "index.json").read_text())["seen"] == 32
     calls = []
     resumed = build_index(model, images, k=3, batch_size=16, folder=folder,
                           progress=lambda seen, total: calls.append(seen))
-    assert calls == [32, 48, 50] and resumed.complete
+    assert calls == [48, 50] and resumed.complete
     whole = build_index(model, images, k=3)
     for layer in ("pixels", "windows"):
         np.testing.assert_array_equal(resumed.layer(layer).ids, whole.layer(layer).ids)

@@ -1,0 +1,188 @@
+"""The Explorer's dataset index and its card, against the bare pass and the naive way.
+
+- **Index throughput**: images per second of :func:`build_index` (every channel's top 8 with
+  thumbnails) against the floor it cannot beat, a bare batched compiled forward pass of the model
+  cut at the deepest indexed layer, same batches (≥ 0.8×); and against the naive way (per image,
+  one sub-model ``predict`` per layer and a full sort of every activation; ≥ 20×). On 2,000
+  bundled shapes (every conv layer) and on 200 VGG16-sized images (two layers, random weights:
+  the cost does not depend on them).
+- **Memory**: the growth of the process's memory while indexing 2,000 and 20,000 shapes, each
+  in a fresh process; it must not grow with the data set (ceiling 1.25× the smaller one).
+- **Card**: selecting another channel in an Explorer whose patterns and examples are cached,
+  against one forward pass of one image (ceiling 0.1×), on VGG16.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.timing import median_seconds, report_overhead, report_speedup
+from benchmarks.vgg import photo, preprocess, vgg16
+
+BATCH = 64
+
+
+def bare_pass_seconds(model, images: np.ndarray, deepest: str, prepare=None,
+                      repeat: int = 3) -> float:
+    """A compiled batched pass of ``model`` cut at ``deepest``, over every batch of ``images``."""
+    import keras
+    import tensorflow as tf
+
+    cut = keras.Model(model.inputs, model.get_layer(deepest).output)
+    shape = (None, *images.shape[1:])
+    forward = tf.function(lambda x: cut(x, training=False),
+                          input_signature=[tf.TensorSpec(shape, tf.float32)])
+
+    def run() -> None:
+        for start in range(0, len(images), BATCH):
+            batch = images[start : start + BATCH].astype(np.float32)
+            forward(prepare(batch) if prepare is not None else batch)
+
+    return median_seconds(run, repeat=repeat)
+
+
+def naive_seconds_per_image(model, images: np.ndarray, layers: list[str], prepare=None) -> float:
+    """Per image: one sub-model predict per layer, then a full sort of all its activations."""
+    import keras
+
+    cuts = [keras.Model(model.inputs, model.get_layer(name).output) for name in layers]
+    cuts[0].predict(images[:1].astype(np.float32), verbose=0)  # warm
+
+    def run() -> None:
+        for image in images:
+            x = image[None].astype(np.float32)
+            x = prepare(x) if prepare is not None else x
+            for cut in cuts:
+                maps = cut.predict(x, verbose=0)[0]
+                np.sort(maps.reshape(-1, maps.shape[-1]), axis=0)
+
+    return median_seconds(run, repeat=1, warmup=0) / len(images)
+
+
+def index_seconds(model, images: np.ndarray, layers: list[str] | None, prepare=None,
+                  repeat: int = 3) -> float:
+    from convviz_widgets.engine.examples import build_index
+
+    build_index(model, images[:BATCH], layers, preprocess=prepare)  # traced once, as a session
+    return median_seconds(lambda: build_index(model, images, layers, batch_size=BATCH,
+                                              preprocess=prepare), repeat=repeat, warmup=0)
+
+
+MEMORY_SCRIPT = """
+import json, sys
+import numpy as np
+from convviz_widgets import zoo
+from convviz_widgets.engine.examples import build_index
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+count = int(sys.argv[1])
+model = zoo.load_model("shapes")
+build_index(model, zoo.shapes_dataset(64, seed=9)[0])  # traced, warm
+images = np.concatenate([zoo.shapes_dataset(2000, seed=s)[0] for s in range(count // 2000)])
+before = peak = rss()
+
+def sample(seen, total):
+    global peak
+    peak = max(peak, rss())
+
+build_index(model, images, progress=sample)
+print(json.dumps({"growth": max(peak, rss()) - before}))
+"""
+
+
+def memory_growth(count: int) -> int:
+    run = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(count)], capture_output=True,
+                         text=True, timeout=1200, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if run.returncode != 0:
+        raise RuntimeError(run.stderr[-2000:])
+    return int(json.loads(run.stdout.strip().splitlines()[-1])["growth"])
+
+
+def card_seconds(explorer, channels: list[int]) -> float:
+    """Median time to select each of ``channels`` in turn (all cached)."""
+    def switch() -> None:
+        for channel in channels:
+            explorer.channel = channel
+
+    return median_seconds(switch, repeat=5, warmup=1) / len(channels)
+
+
+def main() -> None:
+    import tensorflow as tf
+
+    from convviz_widgets import Explorer, zoo
+    from convviz_widgets.engine.examples import build_index
+    from convviz_widgets.engine.featvis import pattern_steps, shared_pattern_cache
+
+    # -- shapes: 2,000 images, every conv layer -------------------------------------------
+    shapes = zoo.load_model("shapes")
+    images = zoo.shapes_dataset(2000)[0]
+    convs = [layer.name for layer in shapes.layers if "conv" in layer.name]
+    ours = index_seconds(shapes, images, None)
+    bare = bare_pass_seconds(shapes, images, convs[-1])
+    naive = naive_seconds_per_image(shapes, images[:40], convs)
+    print(f"shapes: {len(images)} images, {len(convs)} layers: ours {len(images) / ours:.0f} "
+          f"images/s, bare pass {len(images) / bare:.0f} images/s, naive "
+          f"{1 / naive:.1f} images/s")
+    report_speedup("index throughput, shapes (bare truncated pass vs ours, ≥0.8 of it)", bare,
+                   ours, 0.8)
+    report_speedup("index throughput, shapes (naive per-image sub-models + sort vs ours)",
+                   naive * len(images), ours, 20)
+
+    # -- VGG16: 200 images of 224×224, two layers -------------------------------------------
+    vgg = vgg16()
+    rng = np.random.default_rng(0)
+    base = photo("cat")
+    vgg_images = np.stack([np.roll(base, int(rng.integers(0, 224)), axis=int(rng.integers(0, 2)))
+                           for _ in range(200)])
+    layers = ["block3_conv3", "block5_conv3"]
+    ours = index_seconds(vgg, vgg_images, layers, preprocess, repeat=1)
+    bare = bare_pass_seconds(vgg, vgg_images, layers[-1], preprocess, repeat=1)
+    naive = naive_seconds_per_image(vgg, vgg_images[:4], layers, preprocess)
+    print(f"VGG16: {len(vgg_images)} images, {len(layers)} layers: ours "
+          f"{len(vgg_images) / ours:.1f} images/s, bare pass {len(vgg_images) / bare:.1f} "
+          f"images/s, naive {1 / naive:.2f} images/s")
+    report_speedup("index throughput, VGG16 (bare truncated pass vs ours, ≥0.8 of it)", bare,
+                   ours, 0.8)
+    report_speedup("index throughput, VGG16 (naive per-image sub-models + sort vs ours)",
+                   naive * len(vgg_images), ours, 20)
+
+    # -- memory ---------------------------------------------------------------------------
+    small, large = memory_growth(2000), memory_growth(20000)
+    print(f"memory while indexing: {small / 2**20:.1f} MiB for 2,000 shapes, "
+          f"{large / 2**20:.1f} MiB for 20,000")
+    report_overhead("memory growth while indexing 20,000 vs 2,000 shapes", max(small, 1),
+                    large, 1.25, unit=("MiB", 2**-20))
+
+    # -- the card -------------------------------------------------------------------------
+    os.environ["CONVVIZ_MAX_STEPS"] = "1"  # the patterns' quality does not change the cost
+    try:
+        index = build_index(vgg, vgg_images[:32], ["block5_conv3"], k=8, preprocess=preprocess)
+        for channel in (3, 4):
+            list(pattern_steps(vgg, "block5_conv3", [channel], preprocess=preprocess,
+                               cache=shared_pattern_cache()))
+        explorer = Explorer(vgg, image=base, index=index, preprocess=preprocess,
+                            layer="block5_conv3")
+        card = card_seconds(explorer, [3, 4])
+    finally:
+        del os.environ["CONVVIZ_MAX_STEPS"]
+    forward = tf.function(lambda x: vgg(x, training=False))
+    one = preprocess(base[None].astype(np.float32))
+    one_pass = median_seconds(lambda: forward(one).numpy(), repeat=5)
+    report_overhead("Explorer card, channel change (cached) vs one VGG16 forward pass",
+                    one_pass, card, 0.1)
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    main()
+    print(f"({time.perf_counter() - started:.0f} s)")
