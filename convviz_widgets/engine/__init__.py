@@ -54,6 +54,12 @@ _EXPORTS = {
     "pattern_steps": "featvis",
     "precompute": "featvis",
     "deprocess_image": "featvis",
+    "ExampleIndex": "examples",
+    "build_index": "examples",
+    "load_index": "examples",
+    "Contributions": "contributions",
+    "channel_contributions": "contributions",
+    "ReceptiveField": "receptive_field",
 }
 
 __all__ = sorted(_EXPORTS)

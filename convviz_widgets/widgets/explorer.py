@@ -125,12 +125,16 @@ class Explorer(ConvvizWidget):
         self._pattern_wanted: tuple[str, int] | None = None
         self._pattern_busy = False
         self._pictures: dict[tuple, tuple[bytes, int, int]] = {}
+        self._indexing = False
         self._preset = preset_settings(preset)
         self._build_card()
         self._build_ranking()
-        self.cancel_button = widgets.Button(description="Cancel indexing", icon="stop",
-                                            layout=widgets.Layout(display="none"))
+        self.cancel_button = widgets.Button(description="Cancel indexing", icon="stop")
         self.cancel_button.on_click(lambda _: self.cancel())
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="indexing")
+        self.progress.add_class("convviz-index-progress")
+        self.index_box = wrapping_row([self.progress, self.cancel_button])
+        self.index_box.layout.display = "none"
         super().__init__(theme=theme)
         self.add_class("convviz-explorer")
         with self._batch():
@@ -144,7 +148,7 @@ class Explorer(ConvvizWidget):
         traitlets.link((self, "class_index"), (self.cam, "class_index"))
         traitlets.link((self, "method"), (self.cam, "method"))
         self.children = [self.browser, wrapping_row([self.card, self.ranking_box]), self.cam,
-                         wrapping_row([self.cancel_button]), self._footer()]
+                         self.index_box, self._footer()]
         if isinstance(index, ExampleIndex):
             self._index, self._index_note = index, ""
         elif index is not None and dataset is None:
@@ -349,7 +353,9 @@ class Explorer(ConvvizWidget):
                           ("examples", layer, self.channel, id(self._index), self._index.seen),
                           picture)
         shown = ", ".join(f"#{e.name or e.image} ({e.value:.3g})" for e in found)
-        state = "" if self._index.complete else f" (indexing: {self._index.seen} images so far)"
+        state = ("" if self._index.complete else
+                 f" (indexing: {self._index.seen} images so far)" if self._indexing else
+                 f" (indexing stopped after {self._index.seen} images)")
         self.examples_note.value = html.escape(f"images, by their maximum: {shown}{state}")
 
     def _draw_ranking(self) -> None:
@@ -425,11 +431,14 @@ class Explorer(ConvvizWidget):
 
     # -- the index ----------------------------------------------------------------------------
     def _build_index(self, dataset: Any, folder: Any, k: int, cancel: threading.Event) -> None:
-        self.cancel_button.layout.display = None
+        self.index_box.layout.display = None
+        self._indexing = True
         self._index_note = "indexing the data set…"
 
         def progress(seen: int, total: int | None) -> None:
             of = f" of {total}" if total else ""
+            self.progress.max = max(total or seen, 1)
+            self.progress.value = seen
             self._index_note = f"indexing: {seen}{of} images"
             self._set_status(f"indexing the data set: {seen}{of} images · {self._describe()}")
 
@@ -441,7 +450,8 @@ class Explorer(ConvvizWidget):
             self._show_error(err)
             return
         finally:
-            self.cancel_button.layout.display = "none"
+            self._indexing = False
+            self.index_box.layout.display = "none"
         self._index = index
         skipped = f", {index.skipped} unreadable files skipped" if index.skipped else ""
         self._index_note = ("" if index.complete else

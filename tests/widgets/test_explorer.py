@@ -148,3 +148,20 @@ def test_a_ranked_channel_on_another_page_turns_the_grid_to_it(explorer):
     explorer._on_ranking_click(None, {"data": {"index": far}})
     assert explorer.channel == channel and explorer.browser.page == channel // 16
     assert channel in explorer.browser.page_channels().tolist()
+
+
+def test_indexing_shows_progress_and_cancel_keeps_what_was_indexed(model):
+    images = zoo.shapes_dataset(1024, seed=2)[0]
+    seen = []
+    explorer = Explorer(model, image="star", dataset=images, k=2)
+    explorer.progress.observe(lambda change: seen.append(change["new"]), "value")
+    while not seen:
+        time.sleep(0.01)
+    explorer.cancel()  # the Cancel button
+    explorer.wait(60)
+    index = explorer.index
+    assert index is not None and not index.complete and 0 < index.seen < len(images)
+    assert seen == sorted(seen) and seen[-1] == index.seen and explorer.progress.max == 1024
+    assert explorer.index_box.layout.display == "none"
+    explorer.layer = "block4_conv2"
+    assert f"indexing stopped after {index.seen} images" in explorer.examples_note.value
