@@ -13,8 +13,9 @@ How it stays practical on two cores, with TensorFlow in the tests:
   place: the mutated module is compiled, and the new code object of the one function that
   changed replaces that function's ``__code__`` (so every reference to the function, the
   registry's and other modules' included, runs the mutant); default values, module constants
-  and class attributes are replaced where they live. After the run everything is restored and
-  the package's ``lru_cache`` tables are cleared.
+  and class attributes are replaced where they live. The package's ``lru_cache`` tables are
+  cleared before the mutant's tests run (a table cached earlier would hide the mutant) and
+  again after, when everything is restored.
 - TensorFlow's AutoGraph is turned off in the worker: it retraces a function from its source
   file, which would hide every mutant inside a traced function (the suite passes without it).
 - Only the tests that ran the mutated function run for it (recorded once, before any mutant,
@@ -422,6 +423,7 @@ def applied(mutant: Mutant, trees: dict[str, ast.Module]):
             for holder in holders:
                 setattr(holder, target[-1], value)
                 undo.append(lambda holder=holder: setattr(holder, target[-1], old_value))
+        _clear_caches()  # a table cached before the mutant would hide it
         yield
     finally:
         for step in reversed(undo):

@@ -220,8 +220,8 @@ def test_score_cam_scores_32_masks_a_call_by_default_and_survives_huge_scores():
     activations = np.zeros((2, 2, 40), np.float32)
     activations[0, 0, 0] = activations[1, 1, 1] = 1.0
     steps = []
-    huge = np.full(40, 900.0)
-    huge[0] = 1000.0  # softmax weights: channel 0 about 1, every other about e^-100
+    huge = np.full(40, 100.0)
+    huge[0] = 1000.0  # softmax weights: channel 0 about 1, every other about e^-900
 
     def scores(batch):  # the score of each masked input, in channel order
         start = steps[-1][0] if steps else 0
@@ -285,3 +285,24 @@ def test_an_evicted_batch_forgets_only_the_targets_no_newer_batch_holds():
 
 def test_the_gradient_cache_holds_256_mib_by_default():
     assert gradients_for(cam_model()).cache.max_bytes == 256 * 2**20
+
+
+def test_class_scores_are_the_explained_classes_own():
+    # logit_1 = Σ_c CAM_DENSE[c, 1] · mean(x_c) (the model's bias is zero).
+    gradients = gradients_for(cam_model(activation=None))
+    result = compute_cam(gradients, IMAGE, "conv", 1)
+    assert result.score == pytest.approx((CAM_DENSE[:, 1] * X.mean(axis=(0, 1))).sum())
+
+
+def test_the_model_runs_in_inference_mode_dropout_and_all():
+    inputs = keras.Input((2, 2, 2))
+    conv = cam_model().get_layer("conv")
+    pooled = keras.layers.GlobalAveragePooling2D()(conv(inputs))
+    dropped = keras.layers.Dropout(0.9)(pooled)
+    outputs = keras.layers.Dense(2, use_bias=False,
+                                 kernel_initializer=keras.initializers.Constant(CAM_DENSE))(dropped)
+    with_dropout = keras.Model(inputs, outputs)
+    expected = compute_cam(gradients_for(cam_model(activation=None)), IMAGE, "conv", 0).map
+    for _ in range(3):  # in training mode, nine of ten units would be dropped at random
+        np.testing.assert_allclose(
+            compute_cam(gradients_for(with_dropout), IMAGE, "conv", 0).map, expected, atol=1e-6)

@@ -435,3 +435,10 @@ def test_the_default_size_limit_is_50_megapixels():
     one_over = np.zeros((1, 50_000_001, 1), np.uint8)  # not touched: the header is enough
     with pytest.raises(ValueError, match=r"more than the limit of 50 megapixels"):
         prepare_image(one_over, channels=1)
+
+
+def test_colour_files_for_a_grayscale_model_use_the_luma_weights():
+    colours = np.array([[[200, 100, 50], [10, 240, 90]]], np.uint8)
+    gray = prepare_image(encoded(Image.fromarray(colours)), channels=1)
+    expected = colours.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(gray.pixels[..., 0], expected, rtol=1e-6)

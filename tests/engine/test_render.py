@@ -252,3 +252,18 @@ def test_deprocess_image_equals_chollets_function_even_for_a_nearly_flat_image()
     out = render.deprocess_image(outliers)
     np.testing.assert_array_equal(out, chollet_deprocess(outliers))
     assert out[0, 0, 0] == 255 and out[7, 7, 2] == 0  # clipped to white and black
+
+
+def test_fit_maps_averages_along_the_one_long_side_of_a_thin_map():
+    column = np.arange(4, dtype=np.float32).reshape(4, 1, 1)  # 4 rows: each pair averaged
+    np.testing.assert_array_equal(render.fit_maps(column, 2)[..., 0], [[0.5], [2.5]])
+    row = column.reshape(1, 4, 1)
+    np.testing.assert_array_equal(render.fit_maps(row, 2)[..., 0], [[0.5, 2.5]])
+
+
+def test_scaling_offsets_ranges_narrower_than_one_and_bounds_by_the_most_negative_value():
+    maps = layer_of([[2.0, 2.5], [2.25, 2.5]], [[-5.0, 1.0], [0.0, 1.0]])
+    per_channel = render.scaling(maps, "channel")(maps, [0, 1])
+    np.testing.assert_allclose(per_channel[..., 0], [[0.0, 1.0], [0.5, 1.0]])
+    symmetric = render.scaling(maps, "symmetric")(maps, [0, 1])  # bound 5, from -5
+    np.testing.assert_allclose(symmetric[..., 1], [[0.0, 0.6], [0.5, 0.6]])
