@@ -27,7 +27,7 @@ def window_model(padding: str = "valid") -> keras.Model:
                                      np.eye(3, dtype=np.float32)[None, None]))(inputs)
     windows = keras.layers.DepthwiseConv2D(3, name="windows", padding=padding, use_bias=False,
                                            depthwise_initializer="ones")(pixels)
-    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(windows))
+    outputs = keras.layers.Dense(2, name="scores")(keras.layers.GlobalAveragePooling2D()(windows))
     return keras.Model(inputs, outputs)
 
 
@@ -202,7 +202,7 @@ def test_an_index_of_other_weights_or_data_is_rebuilt_or_refused(model, images, 
 
 @pytest.mark.parametrize(("arguments", "message"), [
     ({"k": 0}, r"^k must be a whole number of at least 1, got 0\.$"),
-    ({"layers": ["dense"]}, r"has no feature maps to index"),
+    ({"layers": ["scores"]}, r"has no feature maps to index"),
     ({"layers": ["nowhere"]}, r"nowhere"),
     ({"data": np.zeros((0, 6, 6, 3), np.uint8)}, r"holds no image the model can take"),
     ({"data": np.zeros((6, 6, 3), np.uint8)}, r"must have shape \(N, height, width, channels\)"),
