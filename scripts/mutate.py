@@ -499,6 +499,9 @@ class Recorder:
     def pytest_runtest_protocol(self, item, nextitem):
         import threading
 
+        # Each test computes its cached tables itself, so it is recorded as running the
+        # functions behind them (the mutants clear them too).
+        _clear_caches()
         self._current = self.units[item.nodeid]
         started = time.perf_counter()
         sys.setprofile(self._profile)

@@ -306,3 +306,10 @@ def test_the_model_runs_in_inference_mode_dropout_and_all():
     for _ in range(3):  # in training mode, nine of ten units would be dropped at random
         np.testing.assert_allclose(
             compute_cam(gradients_for(with_dropout), IMAGE, "conv", 0).map, expected, atol=1e-6)
+
+
+def test_the_record_holds_the_heads_own_output_for_a_logit_model():
+    model = cam_model(activation=None)  # logits: nothing to undo, nothing to squash
+    record = gradients_for(model).compute(IMAGE, [ClassTarget(0)])
+    logits = np.asarray(model(IMAGE[None].astype(np.float32)))[0]
+    np.testing.assert_allclose(record.probabilities, logits, rtol=1e-6)

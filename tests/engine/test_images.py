@@ -442,3 +442,12 @@ def test_colour_files_for_a_grayscale_model_use_the_luma_weights():
     gray = prepare_image(encoded(Image.fromarray(colours)), channels=1)
     expected = colours.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     np.testing.assert_allclose(gray.pixels[..., 0], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("channels", "array", "message"), [
+    (3, np.zeros((2, 2, 2), np.uint8), r"^the image has 2 channels but the model expects 3; "),
+    (2, np.zeros((2, 2), np.uint8), r"^the image has 1 channels but the model expects 2; "),
+])
+def test_only_a_gray_image_for_an_rgb_model_is_called_grayscale(channels, array, message):
+    with pytest.raises(ValueError, match=message):
+        prepare_image(array, channels=channels)
