@@ -33,6 +33,9 @@ class Stream:
                  prepare: Callable[[Any], np.ndarray | None]) -> None:
         self.key, self.total, self._items, self._prepare = key, total, items, prepare
         self.skipped = 0
+        #: The whole data set as uint8 ``(N, H, W, C)`` at the model's size, when it is an
+        #: array already in memory (its images can be read again at any time), else None.
+        self.array: np.ndarray | None = None
 
     def batches(self, size: int, skip: int = 0) -> Iterator[tuple[np.ndarray, list[str] | None]]:
         """Batches of ``size`` images (the last one smaller), after the first ``skip``."""
@@ -122,7 +125,9 @@ def stream_of(data: Any, spec: InputSpec, dataset_key: str | None = None) -> Str
                 for image in array[skip:]:
                     yield image, None
 
-        return Stream(digest.hexdigest(), len(array), from_array, prepared)
+        stream = Stream(digest.hexdigest(), len(array), from_array, prepared)
+        stream.array = array if fits else None
+        return stream
     if not isinstance(data, Iterable) and not isinstance(data, tf.data.Dataset):
         raise ValueError(f"cannot index a {type(data).__name__}; give a folder of images, an "
                          "array (N, H, W, C), a tf.data.Dataset or a list of images.")

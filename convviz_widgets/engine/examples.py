@@ -323,7 +323,7 @@ def build_index(
             if earlier.complete:
                 return earlier
             start = earlier
-    builder = _Builder(probe, chosen, k, thumbnail, preprocess, start)
+    builder = _Builder(probe, chosen, k, thumbnail, preprocess, start, stream.array)
     index = builder.index(weights, dataset)
     last_save = time.monotonic()
     pending: tuple[np.ndarray, list[str] | None, Future] | None = None
@@ -373,8 +373,12 @@ class _Builder:
     """The running top-k and thumbnails of every chosen layer, fed batch by batch."""
 
     def __init__(self, probe: Any, chosen: list[LayerInfo], k: int, thumbnail: int,
-                 preprocess: Callable[[Any], Any] | None, start: ExampleIndex | None) -> None:
+                 preprocess: Callable[[Any], Any] | None, start: ExampleIndex | None,
+                 source: np.ndarray | None = None) -> None:
         self.probe, self.chosen, self.k, self.thumbnail = probe, chosen, k, thumbnail
+        # A data set held in memory is read again for the thumbnails when the index is
+        # stored, so batches only update the top-k; a stream is cut while it passes.
+        self.source = source
         self.preprocess = preprocess
         spec = probe.input_spec
         self.size = (int(spec.height), int(spec.width))
@@ -446,7 +450,8 @@ class _Builder:
             top = self.tops[info.path]
             before = top.values.shape[1]
             order = top.update(peak, positions, ids)
-            self._carry(info.path, order, before, images)
+            if self.source is None:
+                self._carry(info.path, order, before, images)
 
     def add(self, images: np.ndarray) -> None:
         """Run one batch and merge it."""
@@ -513,6 +518,12 @@ class _Builder:
         """Put the current top-k in ``index`` (padded to ``k`` with id -1)."""
         for info in self.chosen:
             top, crops, boxes = self.tops[info.path], self.crops[info.path], self.boxes[info.path]
+            if self.source is not None:  # every kept entry cut from the data set itself
+                crops, boxes = self._cut(self.fields[info.path], self.source, top.ids.ravel(),
+                                         top.positions.reshape(-1, 2), crops.shape[2])
+                shape = top.ids.shape
+                crops = crops.reshape(*shape, *crops.shape[1:])
+                boxes = boxes.reshape(*shape, 4)
             missing = self.k - top.values.shape[1]
             pad = [(0, 0), (0, missing)]
             index.layers[info.path] = LayerExamples(

@@ -126,6 +126,8 @@ class Explorer(ConvvizWidget):
         self._pattern_busy = False
         self._pictures: dict[tuple, tuple[bytes, int, int]] = {}
         self._indexing = False
+        self._backdrop_of: tuple[str, np.ndarray] | None = None
+        self._bars_shown: tuple[tuple[int, ...], bytes] | None = None
         self._preset = preset_settings(preset)
         self._build_card()
         self._build_ranking()
@@ -250,7 +252,12 @@ class Explorer(ConvvizWidget):
     def _on_view(self, change: dict[str, Any]) -> None:
         if change["name"] == "ranking":
             self.ranking_picker.value = change["new"]
-        self._refresh()
+        # One weights check for the grid's update and the card's (the link would update the
+        # grid after this, outside the pin).
+        with self.probe.weights.pinned():
+            if change["name"] == "channel" and self.browser.channel != self.channel:
+                self.browser.channel = self.channel
+            self._refresh()
 
     def _weights_changed(self) -> None:
         self._refresh()
@@ -279,11 +286,10 @@ class Explorer(ConvvizWidget):
         values = maps[:, :, self.channel].astype(np.float32)
         span = float(values.max() - values.min())
         scaled = (values - values.min()) / span if span > 0 else np.zeros_like(values)
-        display = self._input.display
-        if display.shape[2] == 1:
-            display = np.repeat(display, 3, axis=2)
-        overlay = heatmap_overlay(display, upsample(scaled, display.shape[:2]), "viridis", 0.6)
-        self._show(self.channel_view, fit_tile(overlay, CARD))
+        # Blended at the card's size: the image shrunk once per image, the map enlarged to it.
+        backdrop = self._backdrop()
+        overlay = heatmap_overlay(backdrop, upsample(scaled, backdrop.shape[:2]), "viridis", 0.6)
+        self._show(self.channel_view, overlay)
         self.card_title.value = (f"<b>{html.escape(info.path)} · channel {self.channel}</b>: "
                                  f"activation {values.min():.3g} to {values.max():.3g}")
         if info.kind == "conv":
@@ -294,6 +300,14 @@ class Explorer(ConvvizWidget):
             self._show(self.kernel_view, _blank(CARD))
             self._show(self.pattern_view, _blank(CARD))
         self._draw_examples(info.path)
+
+    def _backdrop(self) -> np.ndarray:
+        """The input image at the card's size, RGB (computed once per image)."""
+        assert self._input is not None
+        if self._backdrop_of is None or self._backdrop_of[0] != self._input.key:
+            display = _rgb(self._input.display)
+            self._backdrop_of = (self._input.key, fit_tile(display, CARD))
+        return self._backdrop_of[1]
 
     def _draw_pattern(self, layer: str) -> None:
         """The cached pattern at once; otherwise computed in the background, then drawn (one
@@ -375,9 +389,12 @@ class Explorer(ConvvizWidget):
         if self.channel not in self._ranked:
             self._ranked[-1] = self.channel
         values = found.values(self.ranking)
+        bars = (tuple(self._ranked), values[self._ranked].tobytes())
         with self.ranking_bars.hold_sync():
-            self.ranking_bars.x = [str(c) for c in self._ranked]
-            self.ranking_bars.y = values[self._ranked].astype(np.float64)
+            if bars != self._bars_shown:  # a new channel alone only moves the highlight
+                self._bars_shown = bars
+                self.ranking_bars.x = [str(c) for c in self._ranked]
+                self.ranking_bars.y = values[self._ranked].astype(np.float64)
             self.ranking_bars.color = [1.0 if c == self.channel else 0.0 for c in self._ranked]
         what = ("gradient × activation" if self.ranking == "contribution"
                 else "Grad-CAM weight")
