@@ -144,8 +144,8 @@ def stream_of(data: Any, spec: InputSpec, dataset_key: str | None = None) -> Str
             if seen + count <= skip:
                 seen += count
                 continue
-            if seen < skip:  # a batch straddling the resumption point
-                image, seen = image[skip - seen :], skip
+            if seen < skip:  # a batch straddling the resumption point: its unseen rest
+                image, count, seen = image[skip - seen :], seen + count - skip, skip
             seen += count
             yield image, None
 

@@ -223,3 +223,18 @@ def test_a_folder_without_an_index_or_with_a_broken_one_is_one_sentence(tmp_path
     (tmp_path / "index.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"cannot be read .*; build it again"):
         load_index(tmp_path)
+
+
+def test_a_stopped_build_of_a_batched_stream_resumes_inside_a_batch(model, images, tmp_path):
+    batched = tf.data.Dataset.from_tensor_slices(images).batch(12)  # 12 does not divide 16
+    folder = tmp_path / "stream"
+    stop = threading.Event()
+    partial = build_index(model, batched, k=3, batch_size=16, folder=folder, cancel=stop,
+                          dataset_key="shapes-50", progress=lambda seen, total: stop.set())
+    assert not partial.complete and partial.seen == 32
+    resumed = build_index(model, batched, k=3, batch_size=16, folder=folder,
+                          dataset_key="shapes-50")
+    whole = build_index(model, images, k=3)
+    assert resumed.complete and resumed.seen == N
+    for layer in ("pixels", "windows"):
+        np.testing.assert_array_equal(resumed.layer(layer).ids, whole.layer(layer).ids)
