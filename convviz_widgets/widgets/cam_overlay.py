@@ -41,7 +41,7 @@ from .base import (
     wrapping_row,
 )
 from .compare import Comparison
-from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
+from .controls import ImageChooser, TakesImage, colormap_options
 from .epochs import EpochControls, with_timeline
 from .keys import Key, KeyboardControl, cycle, step
 from .theme import check_theme, current_theme
@@ -49,7 +49,7 @@ from .theme import check_theme, current_theme
 OVERLAY_COLORMAPS = ("jet", "turbo", "inferno", "viridis", "gray")
 
 
-class CAMOverlay(EpochControls, ConvvizWidget):
+class CAMOverlay(EpochControls, TakesImage, ConvvizWidget):
     """Explanation heat maps over the image, for any class, any conv layer and any method.
 
     The top-k classes' gradients for every conv layer come from one batched forward and
@@ -111,7 +111,6 @@ class CAMOverlay(EpochControls, ConvvizWidget):
     method = Unicode("gradcam", help="Explanation method: " + ", ".join(METHODS) + ".")
     alpha = Float(0.5, help="Opacity of the heat map over the image, from 0 to 1.")
     cmap = Unicode("jet", help="Matplotlib colormap of the heat map.")
-    image = ImageTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
     show_curves = Bool(False, help="Measure and plot the deletion/insertion curves of the map "
                                    "shown (Petsiuk et al., 2018).")
 
@@ -317,12 +316,6 @@ class CAMOverlay(EpochControls, ConvvizWidget):
                 raise ValueError(f"class index {value} is out of range: the model has {count} "
                                  f"classes (0 to {count - 1}).")
         return int(value)
-
-    @validate("image")
-    def _validate_image(self, proposal: dict[str, Any]) -> Any:
-        with self._rejecting_bad_values():
-            self._pending = prepare_for(self.probe, proposal["value"])
-        return proposal["value"]
 
     # -- reactions ----------------------------------------------------------------------------
     @observe("image")

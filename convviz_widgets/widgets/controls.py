@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 from traitlets import Any as AnyTrait
-from traitlets import HasTraits, TraitError
+from traitlets import HasTraits, TraitError, validate
 
 from .. import zoo
 from ..engine.images import ImageInput
@@ -22,6 +22,25 @@ class ImageTrait(AnyTrait):
     (a plain ``Any`` accepts None without asking it), which refuses it with a sentence."""
 
     allow_none = False
+
+
+class TakesImage(HasTraits):
+    """The ``image`` trait of a widget over one probe.
+
+    Each value is prepared once, when it is set (a bad one is refused with a sentence in the
+    status line, and the widget keeps its image); the widget's own ``image`` observer takes the
+    prepared image from ``self._pending``. Mixed into widgets that also derive from
+    :class:`~convviz_widgets.widgets.base.ConvvizWidget`.
+    """
+
+    image = ImageTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
+    _pending: ImageInput | None = None
+
+    @validate("image")
+    def _validate_image(self, proposal: dict[str, Any]) -> Any:
+        with self._rejecting_bad_values():  # type: ignore[attr-defined]
+            self._pending = prepare_for(self.probe, proposal["value"])  # type: ignore[attr-defined]
+        return proposal["value"]
 
 
 def prepare_for(probe: Any, value: Any) -> ImageInput:

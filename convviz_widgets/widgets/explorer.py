@@ -29,7 +29,7 @@ from ..engine.render import (
 )
 from .base import ConvvizWidget, PictureFigure, column, wrapping_row
 from .cam_overlay import CAMOverlay
-from .controls import ImageTrait, prepare_for
+from .controls import TakesImage
 from .filter_gallery import fit_tile, kernel_pictures
 from .layer_browser import LayerBrowser
 from .theme import check_theme, current_theme
@@ -42,7 +42,7 @@ EXAMPLE_TILE = 64
 PENDING = 200  # light grey of a picture not computed yet
 
 
-class Explorer(ConvvizWidget):
+class Explorer(TakesImage, ConvvizWidget):
     """One instrument over a model: a layer's feature maps, one channel's card (its map on the
     image, kernel, maximizing pattern, top dataset examples and contribution to a class), the
     class evidence, and the channels ranked by their contribution.
@@ -91,7 +91,6 @@ class Explorer(ConvvizWidget):
     >>> explorer.channel = 5  # the card, the grid and the ranking follow  # doctest: +SKIP
     """
 
-    image = ImageTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
     layer = Unicode(help="Path of the conv layer shown and explained.")
     channel = Int(0, help="The channel on the card.")
     class_index = Int(0, help="The class explained and ranked for.")
@@ -218,12 +217,6 @@ class Explorer(ConvvizWidget):
         with self._rejecting_bad_values():
             return self.probe.layer(proposal["value"]).path
 
-    @validate("image")
-    def _validate_image(self, proposal: dict[str, Any]) -> Any:
-        with self._rejecting_bad_values():
-            self._pending = prepare_for(self.probe, proposal["value"])
-        return proposal["value"]
-
     @validate("channel")
     def _validate_channel(self, proposal: dict[str, Any]) -> int:
         with self._rejecting_bad_values():
@@ -238,8 +231,9 @@ class Explorer(ConvvizWidget):
     @observe("image")
     def _on_image(self, change: dict[str, Any]) -> None:
         self._input = self._pending
-        self.browser.image = change["new"]
-        self.cam.image = change["new"]
+        # Handed on prepared: the image is read, checked and resized once, not three times.
+        self.browser.image = self._input
+        self.cam.image = self._input
         self._refresh()
 
     @observe("layer")

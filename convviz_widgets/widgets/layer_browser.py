@@ -39,14 +39,14 @@ from .base import (
     wrapping_row,
 )
 from .compare import Comparison
-from .controls import ImageChooser, ImageTrait, colormap_options, prepare_for
+from .controls import ImageChooser, TakesImage, colormap_options
 from .epochs import EpochControls, with_timeline
 from .keys import Key, KeyboardControl, cycle, step
 from .paging import Paged
 from .theme import check_theme, current_theme
 
 
-class LayerBrowser(EpochControls, Paged, ConvvizWidget):
+class LayerBrowser(EpochControls, Paged, TakesImage, ConvvizWidget):
     """Browse the feature maps of every conv and pool layer of a Keras model, live.
 
     One forward pass per image serves every layer (see
@@ -102,7 +102,6 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
                 help="'channel', 'layer' or 'symmetric' (diverging) normalization.")
     order = Enum(ORDERS, default_value="index",
                  help="Channel order: by 'index', or by descending 'mean' or 'max' activation.")
-    image = ImageTrait(help="The input image: array, PIL image, path, bytes or a sample's name.")
     page_size = Int(64, help="Channels per page.")
 
     def __init__(
@@ -285,12 +284,6 @@ class LayerBrowser(EpochControls, Paged, ConvvizWidget):
         with self._rejecting_bad_values():
             colormap_lut(proposal["value"])
         return str(proposal["value"])
-
-    @validate("image")
-    def _validate_image(self, proposal: dict[str, Any]) -> Any:
-        with self._rejecting_bad_values():
-            self._pending = prepare_for(self.probe, proposal["value"])
-        return proposal["value"]
 
     @validate("channel")
     def _validate_channel(self, proposal: dict[str, Any]) -> int:

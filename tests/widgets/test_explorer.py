@@ -165,3 +165,16 @@ def test_indexing_shows_progress_and_cancel_keeps_what_was_indexed(model):
     assert explorer.index_box.layout.display == "none"
     explorer.layer = "block4_conv2"
     assert f"indexing stopped after {index.seen} images" in explorer.examples_note.value
+
+
+def test_a_new_image_is_read_once_for_every_view(explorer, monkeypatch):
+    from convviz_widgets.engine import probe as probe_module
+
+    reads = []
+    original = probe_module.prepare_image
+    monkeypatch.setattr(probe_module, "prepare_image",
+                        lambda *args, **kwargs: reads.append(1) or original(*args, **kwargs))
+    explorer.image = "circle"
+    assert len(reads) == 1
+    assert explorer.browser.snapshot().shape[0] > 0 and "circle" in explorer.cam.status
+    explorer.image = "star"
