@@ -392,7 +392,10 @@ class Explorer(TakesImage, ConvvizWidget):
             self.ranking_bars.color = [1.0 if c == self.channel else 0.0 for c in self._ranked]
         what = ("gradient × activation" if self.ranking == "contribution"
                 else "Grad-CAM weight")
-        self.ranking_chart.title = f"channels of {self.layer} for {self._class_label()}: {what}"
+        # Short enough for the chart at any width (the layer is named on the card).
+        name = (self.class_names[self.class_index] if self.class_names is not None
+                and 0 <= self.class_index < len(self.class_names) else f"class {self.class_index}")
+        self.ranking_chart.title = f"{what}, for {name}"
         channel = self.channel
         self.contribution_line.value = html.escape(
             f"for {self._class_label()}: Grad-CAM weight α = {found.weights[channel]:.3g}, "

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 from test_keys_in_browser import hover
+from test_layout_in_browser import assert_fits
 from test_pictures_on_screen_in_browser import Tiles, click_tile, wait_for_text
 from test_which_tile_in_browser import wait_for_outline
 
@@ -162,3 +163,16 @@ def test_explorer_in_lab(page, lab_server, expected):
 def test_explorer_in_voila(page, voila_server, expected):
     open_notebook_in_voila(page, voila_server, NOTEBOOK, ".convviz-explorer")
     check_explorer(page, expected)
+
+
+def test_explorer_fits_jupyterlab_at_1024_with_the_file_browser_open(page, lab_server):
+    page.set_viewport_size({"width": 1024, "height": 768})
+    open_notebook_in_lab(page, lab_server, NOTEBOOK)
+    page.locator(".convviz-explorer .convviz-card-examples image").first.wait_for(
+        state="attached")
+    page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
+    page.wait_for_selector(".jp-FileBrowser", state="visible")
+    page.wait_for_timeout(1000)  # let bqplot answer the resize
+    assert_fits(page, "the Explorer in JupyterLab at 1024×768 with the file browser open",
+                shots="lab_1024x768_explorer", widgets=(".convviz-explorer",))
+    assert_no_widget_errors(page)

@@ -56,16 +56,17 @@ selectors => selectors.map(selector => {
 """
 
 
-def assert_fits(page, where: str, shots: str | None = None) -> None:
+def assert_fits(page, where: str, shots: str | None = None,
+                widgets: tuple[str, ...] = WIDGETS) -> None:
     """Fail with every widget's parts that stick out, scroll, or squeeze the grid; save each
     widget's screenshot as ``test-artifacts/{shots}_{widget}.png`` if asked."""
     if shots is not None:
-        for selector in WIDGETS:
+        for selector in widgets:
             widget = page.locator(selector).first
             widget.scroll_into_view_if_needed()
             widget.screenshot(path=str(artifact_path(f"{shots}_{selector[9:]}.png")))
     problems = []
-    for found in page.evaluate(_MEASURE_JS, list(WIDGETS)):
+    for found in page.evaluate(_MEASURE_JS, list(widgets)):
         name = found["selector"]
         if found.get("missing"):
             problems.append(f"{name} is not on the page")
