@@ -453,10 +453,6 @@ class _Builder:
             if self.source is None:
                 self._carry(info.path, order, before, images)
 
-    def add(self, images: np.ndarray) -> None:
-        """Run one batch and merge it."""
-        self.merge(images, self.run(images))
-
     def close(self) -> None:
         """Let the builder's thread go."""
         self._runner.shutdown(wait=True)

@@ -14,7 +14,7 @@ import numpy as np
 import traitlets
 from traitlets import Enum, Int, Unicode, observe, validate
 
-from ..engine.contributions import BY, Contributions, channel_contributions
+from ..engine.contributions import BY, channel_contributions
 from ..engine.examples import ExampleIndex, build_index, load_index
 from ..engine.featvis import pattern_steps, shared_pattern_cache
 from ..engine.featvis import preset as preset_settings
@@ -117,7 +117,6 @@ class Explorer(TakesImage, ConvvizWidget):
         self._conv_layers = conv_layers
         self._index: ExampleIndex | None = None
         self._index_note = "no data set given: Explorer(..., dataset=images) indexes one"
-        self._contributions: Contributions | None = None
         self._ranked: list[int] = []
         self._input: ImageInput | None = None
         self._pattern_lock = threading.Lock()
@@ -368,7 +367,6 @@ class Explorer(TakesImage, ConvvizWidget):
 
     def _draw_ranking(self) -> None:
         if self.layer not in self._conv_layers:
-            self._contributions = None
             self.contribution_line.value = ("contribution: pool layers are not explained; "
                                             "choose a conv layer")
             self._show(self.weighted_view, _blank(CARD))
@@ -377,7 +375,6 @@ class Explorer(TakesImage, ConvvizWidget):
         target = self.cam.target(self.class_index)
         found = channel_contributions(self.cam.explainer.layer_gradients, self._input,
                                       self.layer, target)
-        self._contributions = found
         order = found.order(self.ranking)
         self._ranked = [int(c) for c in order[:RANKED]]
         if self.channel not in self._ranked:

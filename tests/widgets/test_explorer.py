@@ -178,3 +178,29 @@ def test_a_new_image_is_read_once_for_every_view(explorer, monkeypatch):
     assert len(reads) == 1
     assert explorer.browser.snapshot().shape[0] > 0 and "circle" in explorer.cam.status
     explorer.image = "star"
+
+
+def test_a_bad_image_is_one_sentence_and_the_explorer_keeps_its_own(explorer):
+    explorer.image = "star"
+    before = explorer.channel_view.png
+    with pytest.raises(Exception, match="image"):
+        explorer.image = np.zeros(3)
+    assert explorer.status.startswith("An image must have shape (height, width, channels)")
+    assert explorer.channel_view.png == before
+    explorer.channel = (explorer.channel + 1) % 16  # still usable
+    assert "channel" in explorer.status and explorer.status[0].islower()
+
+
+def test_explorer_on_a_nested_model():
+    from tiny_models import nested_model
+
+    model = nested_model()
+    images = (np.random.default_rng(0).random((12, *model.input_shape[1:])) * 255).astype(
+        np.uint8)
+    explorer = Explorer(model, image=images[0], dataset=images, k=2)
+    explorer.wait(60)
+    assert explorer.index.complete
+    assert list(explorer.index.layers) == [i.path for i in explorer.cam.explainer.layers]
+    assert any(path.startswith("inner/") for path in explorer.index.layers)  # inside the nest
+    explorer.channel = 1
+    assert "channel 1" in explorer.card_title.value and explorer.examples_view.png
