@@ -24,6 +24,25 @@ def median_seconds(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -
     return statistics.median(times)
 
 
+def interleaved_seconds(fns: dict[str, Callable[[], object]], repeat: int = 5,
+                        warmup: int = 1) -> dict[str, float]:
+    """Median wall time of each of ``fns``, timed in turn round after round.
+
+    For ratios of two runs of a second or so: a change in the machine's load (another
+    process, the CPU's clock) falls on both alike instead of on whichever ran in that moment.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(found) for name, found in times.items()}
+
+
 def report_speedup(name: str, naive: float, ours: float, floor: float) -> float:
     """Print how many times faster ``ours`` is than ``naive`` against a floor (≥)."""
     ratio = naive / ours

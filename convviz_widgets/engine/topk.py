@@ -8,7 +8,12 @@ not depend on how the stream is cut into batches.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+#: ``(rows, channels) -> (n, 2)``: the (row, column) of the maximum of each pair's map.
+PeakFinder = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def channel_maxima(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,24 +75,64 @@ class RunningTopK:
         self.ids = np.zeros((channels, 0), np.int64)
         self.positions = np.zeros((channels, 0, 2), np.int32)
 
-    def update(self, maxima: np.ndarray, positions: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    def update(self, maxima: np.ndarray, positions: np.ndarray | PeakFinder,
+               ids: np.ndarray) -> np.ndarray:
         """Merge a batch: ``maxima`` ``(B, C)``, ``positions`` ``(B, C, 2)``, ``ids`` ``(B,)``
         (each image's number in the stream, increasing).
+
+        ``positions`` may instead be a function ``(rows, channels) -> (n, 2)`` (such as
+        :func:`first_peaks` over the batch's maps): it is called once, for the entries of the
+        batch that enter the top-k only, so positions are looked for in at most ``k × C``
+        maps of a batch instead of all ``B × C``.
 
         Returns where each kept entry came from, ``(C, k)``: below the number of entries kept
         before, that earlier entry's slot; from there on, ``B`` rows of the batch (the image's
         row in the batch plus that number). Data kept beside the values (thumbnails) is
         carried along with it.
         """
-        channels = self.values.shape[0]
+        channels, before = self.values.shape
         values = np.concatenate([self.values, np.asarray(maxima, np.float32).T], axis=1)
         ids = np.concatenate([self.ids, np.broadcast_to(np.asarray(ids, np.int64),
                                                         (channels, len(ids)))], axis=1)
-        where = np.concatenate([self.positions, np.swapaxes(np.asarray(positions, np.int32),
-                                                            0, 1)], axis=1)
         # Largest first; among equal values the earlier id (lexsort: last key is primary).
         order = np.lexsort((ids, -values), axis=1)[:, : self.k]
-        self.values = np.take_along_axis(values, order, axis=1)
-        self.ids = np.take_along_axis(ids, order, axis=1)
-        self.positions = np.take_along_axis(where, order[:, :, None], axis=1)
+        lines = np.arange(channels)[:, None]
+        self.values, self.ids = values[lines, order], ids[lines, order]
+        kept = (self.positions[lines, np.minimum(order, before - 1)] if before
+                else np.zeros((*order.shape, 2), np.int32))
+        slots, places = np.nonzero(order >= before)  # (channel, slot) of the batch's entries
+        rows = order[slots, places] - before
+        if callable(positions):
+            found = positions(rows, slots)
+        else:
+            found = np.asarray(positions)[rows, slots]
+        kept[slots, places] = found
+        self.positions = kept.astype(np.int32, copy=False)
         return order
+
+
+
+def first_peaks(maps: np.ndarray, rows: np.ndarray, channels: np.ndarray) -> np.ndarray:
+    """The (row, column) of the first maximum, in row-major order, of the maps of pairs.
+
+    Parameters
+    ----------
+    maps : numpy.ndarray
+        A batch of feature maps ``(B, H, W, C)``.
+    rows, channels : numpy.ndarray
+        ``(n,)`` images of the batch and channels, pair by pair.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 2)`` int32, as :func:`channel_maxima` gives for those pairs.
+
+    Examples
+    --------
+    >>> maps = np.zeros((2, 2, 3, 2), np.float32); maps[1, 1, 2, 0] = 5; maps[0, 0, 1, 1] = 3
+    >>> first_peaks(maps, np.array([1, 0]), np.array([0, 1])).tolist()
+    [[1, 2], [0, 1]]
+    """
+    batch, height, width, _ = maps.shape
+    where = maps.reshape(batch, height * width, -1)[rows, :, channels].argmax(axis=1)
+    return np.stack(np.divmod(where, width), axis=-1).astype(np.int32)

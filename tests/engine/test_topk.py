@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convviz_widgets.engine.topk import RunningTopK, channel_maxima
+from convviz_widgets.engine.topk import RunningTopK, channel_maxima, first_peaks
 
 
 def naive_top_k(maps: np.ndarray, k: int):
@@ -26,15 +26,30 @@ def naive_top_k(maps: np.ndarray, k: int):
     return np.array(values), np.array(ids), np.array(positions)
 
 
+@pytest.mark.parametrize("lazy", [False, True], ids=["positions", "peak finder"])
 @pytest.mark.parametrize("cuts", [[50], [1] * 50, [7, 13, 1, 29], [3, 47]])
-def test_streamed_top_k_equals_the_full_sort(cuts):
+def test_streamed_top_k_equals_the_full_sort(cuts, lazy):
     rng = np.random.default_rng(4)
     maps = rng.integers(0, 6, (50, 4, 5, 3)).astype(np.float32)  # small integers: many ties
     top = RunningTopK(channels=3, k=4)
     start = 0
     for size in cuts:
-        maxima, positions = channel_maxima(maps[start : start + size])
-        top.update(maxima, positions, np.arange(start, start + size))
+        batch = maps[start : start + size]
+        maxima, positions = channel_maxima(batch)
+        if lazy:  # positions looked for only where an entry is kept
+            asked = []
+
+            def finder(rows, channels, batch=batch, asked=asked):
+                asked.append((rows, channels))
+                return first_peaks(batch, rows, channels)
+
+            before = top.values.shape[1]
+            order = top.update(maxima, finder, np.arange(start, start + size))
+            [(rows, channels)] = asked  # once, for the entries kept from this batch
+            assert channels.tolist() == np.nonzero(order >= before)[0].tolist()
+            assert len(rows) <= 4 * 3
+        else:
+            top.update(maxima, positions, np.arange(start, start + size))
         start += size
     values, ids, positions = naive_top_k(maps, 4)
     np.testing.assert_array_equal(top.values, values)
@@ -49,3 +64,11 @@ def test_fewer_images_than_k_and_bad_sizes():
     assert top.values.shape == (2, 2) and top.ids.tolist() == [[0, 1], [0, 1]]
     with pytest.raises(ValueError, match="at least 1"):
         RunningTopK(channels=2, k=0)
+
+
+def test_first_peaks_are_the_first_in_row_major_order():
+    maps = np.zeros((2, 3, 4, 2), np.float32)
+    maps[0, 2, 0, 0] = maps[0, 1, 3, 0] = 7  # row 1 comes first, though its column is later
+    maps[1, :, :, 1] = -1  # a flat map: its first cell
+    found = first_peaks(maps, np.array([0, 1, 1]), np.array([0, 1, 0]))
+    assert found.tolist() == [[1, 3], [0, 0], [0, 0]] and found.dtype == np.int32
