@@ -69,8 +69,9 @@ def column(children: list[widgets.Widget]) -> widgets.VBox:
 class PictureFigure:
     """A bqplot figure showing one RGB picture pixel for pixel, with clicks in pixel coordinates.
 
-    A bqplot ``Image`` mark does not redraw when its ``ipywidgets.Image`` changes value, so each
-    update gives the mark a new image widget (and closes the old one).
+    A bqplot ``Image`` mark redraws when it is given another ``ipywidgets.Image``, not when its
+    image changes value; so the figure keeps two image widgets and each update writes the one not
+    shown and hands it to the mark (creating a widget per update cost a millisecond each).
     """
 
     def __init__(self, css_class: str, on_click: Callable[[float, float], None] | None = None):
@@ -78,10 +79,12 @@ class PictureFigure:
         # scales' range (bqplot pads it for Label and Lines marks), which clips the picture.
         self.x_scale = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
         self.y_scale = bqplot.LinearScale(min=0.0, max=1.0, reverse=True, allow_padding=False)
-        self._image = widgets.Image(value=b"", format="png")
+        self._images = (widgets.Image(value=b"", format="png"),
+                        widgets.Image(value=b"", format="png"))
         # bqplot draws an Image mark's top edge at y[1]: with the y scale reversed (row 0 at the
         # top, so clicks come back as row coordinates) the extent is given as [height, 0].
-        self.mark = bqplot.Image(image=self._image, scales={"x": self.x_scale, "y": self.y_scale},
+        self.mark = bqplot.Image(image=self._images[0],
+                                 scales={"x": self.x_scale, "y": self.y_scale},
                                  x=[0.0, 1.0], y=[1.0, 0.0])
         self.figure = bqplot.Figure(display_toolbar=False,
             marks=[self.mark], padding_x=0.0, padding_y=0.0,
@@ -138,15 +141,15 @@ class PictureFigure:
         Where the page is narrower than that, the figure narrows and the picture keeps its
         proportions (the plot area's aspect ratio is pinned to the picture's).
         """
-        old = self._image
-        self._image = widgets.Image(value=png, format="png")
+        spare = self._images[1] if self.mark.image is self._images[0] else self._images[0]
+        spare.value = png  # reaches the page before the mark's switch to it (messages keep order)
         self.png = png
         with self.figure.hold_sync(), self.mark.hold_sync():
             self.x_scale.max = float(width)
             self.y_scale.max = float(height)
             self.mark.x = [0.0, float(width)]
             self.mark.y = [float(height), 0.0]
-            self.mark.image = self._image
+            self.mark.image = spare
             ratio = width / height
             # Each bound is checked against the other as it is set: widen the interval first.
             if ratio > self.figure.max_aspect_ratio:
@@ -158,7 +161,6 @@ class PictureFigure:
             self._scale_to_screen = scale
             self.figure.layout.width = f"{round(width * scale)}px"
             self.figure.layout.height = f"{round(height * scale)}px"
-        old.close()
 
 
 class ColourBar:

@@ -332,6 +332,18 @@ def artifact_path(name: str) -> Path:
     return ARTIFACTS / name
 
 
+def wait_for_text(locator, text: str, timeout: float = 30) -> str:
+    """Poll ``locator``'s text until it contains ``text``; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = locator.text_content() or ""
+        if text in current:
+            return current
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {text!r} on screen, found {current!r}")
+        time.sleep(0.1)
+
+
 def slider_readout(slider_locator) -> str:
     """The text of an ipywidgets slider's readout."""
     return slider_locator.locator(".widget-readout").first.inner_text().strip()

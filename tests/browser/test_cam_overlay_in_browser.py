@@ -18,6 +18,7 @@ from page_tools import (
     press_slider,
     slider_readout,
     wait_for_image_change,
+    wait_for_text,
 )
 
 NOTEBOOK = "tests/browser/fixtures/cam_overlay.ipynb"
@@ -54,7 +55,8 @@ def test_clicking_a_bar_and_moving_the_layer_slider_redraw_the_overlay(page, lab
     second = wait_for_image_change(page, picture, first)
     np.testing.assert_array_equal(decode_png(second), expected(reference, top[1], last_layer))
     names = zoo.class_names("shapes")
-    assert f"explaining: {names[top[1]]}" in widget.locator(".convviz-status").inner_text()
+    # The status line is a message of its own: it may reach the page just after the picture.
+    wait_for_text(widget.locator(".convviz-status"), f"explaining: {names[top[1]]}")
 
     slider = widget.locator(".convviz-cam-layer-slider")
     press_slider(page, slider, "Home")
@@ -62,7 +64,7 @@ def test_clicking_a_bar_and_moving_the_layer_slider_redraw_the_overlay(page, lab
     assert slider_readout(slider) == "0"
     np.testing.assert_array_equal(decode_png(third),
                                   expected(reference, top[1], reference._layers[0]))
-    assert "block1_conv1" in widget.locator(".convviz-status").inner_text()
+    wait_for_text(widget.locator(".convviz-status"), "block1_conv1")
     assert_no_widget_errors(page)
     press_slider(page, slider, "End")  # back to the last conv layer for the picture
     wait_for_image_change(page, picture, third)

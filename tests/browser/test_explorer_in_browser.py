@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from test_keys_in_browser import hover
 from test_layout_in_browser import assert_fits
-from test_pictures_on_screen_in_browser import Tiles, click_tile, wait_for_text
+from test_pictures_on_screen_in_browser import Tiles, click_tile
 from test_which_tile_in_browser import wait_for_outline
 
 from convviz_widgets import zoo
@@ -35,6 +35,7 @@ from page_tools import (
     open_notebook_in_lab,
     open_notebook_in_voila,
     sent_picture,
+    wait_for_text,
 )
 
 NOTEBOOK = "tests/browser/fixtures/explorer.ipynb"

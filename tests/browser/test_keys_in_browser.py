@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pytest
-from test_pictures_on_screen_in_browser import wait_for_text
 
 from page_tools import (
     assert_no_widget_errors,
@@ -17,6 +16,7 @@ from page_tools import (
     open_notebook_in_voila,
     sent_picture,
     slider_readout,
+    wait_for_text,
 )
 
 NOTEBOOK = "tests/browser/fixtures/layout.ipynb"

@@ -40,6 +40,7 @@ from page_tools import (
     open_notebook_in_voila,
     sent_picture,
     slider_readout,
+    wait_for_text,
 )
 from picture_checks import correlation, decode, gray, resized
 
@@ -173,18 +174,6 @@ def wait_for_view_of_tile(page, grid, tiles: Tiles, view, row: int, column: int,
                 f"shows what tile {best} shows on screen (correlation {scores[best]:.3f}; with "
                 f"the clicked tile {scores[(row, column)]:.3f})")
         time.sleep(0.2)
-
-
-def wait_for_text(locator, text: str, timeout: float = 30) -> str:
-    """Poll ``locator``'s text until it contains ``text``; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        current = locator.text_content() or ""
-        if text in current:
-            return current
-        if time.monotonic() > deadline:
-            raise AssertionError(f"expected {text!r} on screen, found {current!r}")
-        time.sleep(0.1)
 
 
 # --------------------------------------------------------------------------- checks

@@ -19,7 +19,7 @@ import matplotlib
 import numpy as np
 import pytest
 from PIL import Image
-from test_pictures_on_screen_in_browser import Tiles, click_tile, wait_for_text
+from test_pictures_on_screen_in_browser import Tiles, click_tile
 
 import cam_references as ref
 from page_tools import (
@@ -28,6 +28,7 @@ from page_tools import (
     kernel_output,
     open_notebook_in_lab,
     sent_picture,
+    wait_for_text,
 )
 from picture_checks import orientation
 from tiny_models import SPATIAL_IMAGE
