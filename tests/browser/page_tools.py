@@ -344,6 +344,21 @@ def wait_for_text(locator, text: str, timeout: float = 30) -> str:
         time.sleep(0.1)
 
 
+def wait_for_pattern(page, figure, timeout: float = 120) -> np.ndarray:
+    """The picture sent to the pattern view once it is a pattern (not the grey placeholder)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sent = sent_picture(page, figure)
+            if sent.std() > 1:
+                return sent
+        except Exception:  # the <image> is replaced while it is redrawn
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("no pattern was drawn")
+        time.sleep(0.25)
+
+
 def slider_readout(slider_locator) -> str:
     """The text of an ipywidgets slider's readout."""
     return slider_locator.locator(".widget-readout").first.inner_text().strip()

@@ -34,7 +34,9 @@ from page_tools import (
     assert_no_widget_errors,
     open_notebook_in_lab,
     open_notebook_in_voila,
+    screenshot_path,
     sent_picture,
+    wait_for_pattern,
     wait_for_text,
 )
 
@@ -101,21 +103,6 @@ def wait_for_ranking(explorer, expected: list[int], timeout: float = 30) -> None
         time.sleep(0.2)
 
 
-def wait_for_pattern(page, figure, timeout: float = 120) -> np.ndarray:
-    """The picture sent to the pattern view once it is a pattern (not the grey placeholder)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            sent = sent_picture(page, figure)
-            if sent.std() > 1:
-                return sent
-        except Exception:  # the <image> is replaced while it is redrawn
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError("no pattern was drawn")
-        time.sleep(0.25)
-
-
 def check_explorer(page, expected: Expected) -> None:
     explorer = page.locator(".convviz-explorer").first
     title = explorer.locator(".convviz-card-title").first
@@ -159,6 +146,13 @@ def check_explorer(page, expected: Expected) -> None:
 def test_explorer_in_lab(page, lab_server, expected):
     open_notebook_in_lab(page, lab_server, NOTEBOOK)
     check_explorer(page, expected)
+    # The README's first picture: the Explorer as the clicks above left it, 1400 pixels wide
+    # (tall enough to hold it whole: JupyterLab draws only what is inside its window).
+    page.set_viewport_size({"width": 1400, "height": 2400})
+    page.wait_for_timeout(1000)
+    explorer = page.locator(".convviz-explorer").first
+    explorer.scroll_into_view_if_needed()
+    explorer.screenshot(path=str(screenshot_path("explorer.png")))
 
 
 def test_explorer_in_voila(page, voila_server, expected):

@@ -18,11 +18,13 @@ from page_tools import (
     open_notebook_in_voila,
     screenshot_path,
     sent_picture,
+    wait_for_pattern,
 )
 
 NOTEBOOK = "tests/browser/fixtures/layout.ipynb"
 PROJECTOR = "tests/browser/fixtures/projector.ipynb"  # the same widgets after set_theme
 WIDGETS = (".convviz-layer-browser", ".convviz-cam-overlay", ".convviz-filter-gallery")
+PROJECTED = (*WIDGETS, ".convviz-explorer")  # the projector notebook adds the Explorer
 SIZES = [(1024, 768), (1400, 1000)]
 pytestmark = pytest.mark.browser
 
@@ -146,13 +148,16 @@ def test_the_projector_theme_reads_from_the_back_row(page, lab_server):
     page.set_viewport_size({"width": 1024, "height": 768})
     open_notebook_in_lab(page, lab_server, PROJECTOR)
     assert_no_widget_errors(page)
-    small = page.evaluate(_TEXT_SIZES_JS, list(WIDGETS))
+    # The Explorer's card is complete once its channel's pattern is drawn.
+    wait_for_pattern(page, page.locator(".convviz-explorer div.bqplot.figure"
+                                        ".convviz-card-pattern").first)
+    small = page.evaluate(_TEXT_SIZES_JS, list(PROJECTED))
     assert not small, "text too small for a projector:\n" + "\n".join(small[:20])
     # The README's pictures, in the projector theme 1024 pixels wide (tall enough to hold each
     # widget whole: JupyterLab draws only what is inside its window).
     page.set_viewport_size({"width": 1024, "height": 2400})
     page.wait_for_timeout(1000)
-    for selector in WIDGETS:
+    for selector in WIDGETS:  # the Explorer's is taken wider (test_explorer_in_browser)
         widget = page.locator(selector).first
         widget.scroll_into_view_if_needed()
         widget.screenshot(path=str(screenshot_path(f"{selector[9:].replace('-', '_')}.png")))
