@@ -90,6 +90,9 @@ def stream_of(data: Any, spec: InputSpec, dataset_key: str | None = None) -> Str
                              "(N, H, W, C), a tf.data.Dataset or a list of images.")
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
                        and p.is_file())
+        if not files:
+            raise ValueError(f"the folder {str(root)!r} holds no image files "
+                             f"({', '.join(IMAGE_SUFFIXES)}); give a folder of images.")
         digest = hashlib.blake2b(digest_size=16)
         for path in files:
             stat = path.stat()

@@ -348,6 +348,9 @@ def build_index(
         builder.close()
     index.skipped = stream.skipped
     if index.seen == 0 and index.complete:
+        if stream.skipped:
+            raise ValueError(f"none of the data set's {stream.skipped} files could be read as an "
+                             "image; give files the model can take (PNG, JPEG, …).")
         raise ValueError("the data set holds no image the model can take; give it images.")
     builder.store(index)
     if folder is not None:

@@ -27,7 +27,7 @@ from ..engine.render import (
     heatmap_overlay,
     mosaic,
 )
-from .base import ConvvizWidget, PictureFigure, column, wrapping_row
+from .base import ConvvizWidget, PictureFigure, column, one_sentence, wrapping_row
 from .cam_overlay import CAMOverlay
 from .controls import TakesImage
 from .filter_gallery import fit_tile, kernel_pictures
@@ -154,8 +154,10 @@ class Explorer(TakesImage, ConvvizWidget):
         elif index is not None and dataset is None:
             self._index, self._index_note = load_index(index, self.probe.model), ""
         if dataset is not None:
+            self._index_note = "indexing the data set…"
+        self._refresh()  # before the index is built: what the build says is not overwritten
+        if dataset is not None:
             self._start(self._build_index, dataset, index, int(k))
-        self._refresh()
 
     # -- layout -------------------------------------------------------------------------------
     def _build_card(self) -> None:
@@ -360,9 +362,12 @@ class Explorer(TakesImage, ConvvizWidget):
                           ("examples", layer, self.channel, id(self._index), self._index.seen),
                           picture)
         shown = ", ".join(f"#{e.name or e.image} ({e.value:.3g})" for e in found)
+        skipped = self._index.skipped
         state = ("" if self._index.complete else
                  f" (indexing: {self._index.seen} images so far)" if self._indexing else
                  f" (indexing stopped after {self._index.seen} images)")
+        if skipped:
+            state += f" ({_files(skipped)} could not be read)"
         self.examples_note.value = html.escape(f"images, by their maximum: {shown}{state}")
 
     def _draw_ranking(self) -> None:
@@ -458,16 +463,18 @@ class Explorer(TakesImage, ConvvizWidget):
                                 preprocess=self.probe.preprocess, progress=progress,
                                 cancel=cancel, folder=folder)
         except ValueError as err:
+            self._index_note = f"no index: {one_sentence(err)}"
+            self._refresh()
             self._show_error(err)
             return
         finally:
             self._indexing = False
             self.index_box.layout.display = "none"
-        self._index = index
-        skipped = f", {index.skipped} unreadable files skipped" if index.skipped else ""
-        self._index_note = ("" if index.complete else
-                            f"indexing stopped after {index.seen} images{skipped}")
+        self._index, self._index_note = index, ""
         self._refresh()
+        if index.skipped:  # said once, in the status line; the card's note keeps saying it
+            self._set_status(f"Skipped {_files(index.skipped)} that could not be read; "
+                             f"{index.seen} images indexed · {self._describe()}")
 
     @property
     def index(self) -> ExampleIndex | None:
@@ -484,6 +491,10 @@ class Explorer(TakesImage, ConvvizWidget):
 def upsample_nearest(values: np.ndarray, size: int) -> np.ndarray:
     """``values`` enlarged by pixel repetition to about ``size`` on the longer side."""
     return enlarge(values, max(1, size // max(values.shape[:2])))
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
 
 
 def _blank(height: int, width: int | None = None) -> np.ndarray:

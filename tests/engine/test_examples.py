@@ -14,6 +14,7 @@ import tensorflow as tf
 from PIL import Image
 
 from convviz_widgets.engine.examples import OUTSIDE, build_index, load_index
+from convviz_widgets.engine.images import prepare_image
 
 N = 50
 
@@ -238,3 +239,42 @@ def test_a_stopped_build_of_a_batched_stream_resumes_inside_a_batch(model, image
     assert resumed.complete and resumed.seen == N
     for layer in ("pixels", "windows"):
         np.testing.assert_array_equal(resumed.layer(layer).ids, whole.layer(layer).ids)
+
+
+def test_an_empty_folder_and_one_of_unreadable_files_are_one_sentence(model, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "nested").mkdir(parents=True)
+    (empty / "notes.txt").write_text("not an image file")
+    with pytest.raises(ValueError, match=r"^the folder '.*empty' holds no image files \(\.png"):
+        build_index(model, empty)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.png").write_bytes(b"not a picture")
+    (broken / "b.jpg").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"^none of the data set's 2 files could be read as an "
+                                         r"image; give files the model can take"):
+        build_index(model, broken)
+
+
+def test_a_folder_of_mixed_sizes_and_modes_is_converted_resized_and_counted(model, images,
+                                                                            tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    opaque = np.dstack([images[0], np.full((6, 6), 255, np.uint8)])
+    Image.fromarray(opaque, "RGBA").save(folder / "a_rgba.png")
+    Image.fromarray(images[1, :, :, 0], "L").save(folder / "b_gray.png")
+    Image.fromarray(images[2].repeat(2, axis=0).repeat(2, axis=1)).save(folder / "c_large.png")
+    Image.fromarray(images[3, :, :, 1].astype(np.uint16) * 257).save(folder / "d_16bit.png")
+    Image.fromarray(images[4]).save(folder / "e.jpg", quality=95)
+    (folder / "f_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    index = build_index(model, folder, k=2)
+    assert (index.seen, index.skipped, index.complete) == (5, 1, True)
+    # Each file as the widgets show it: read, converted to RGB and resized to 6×6.
+    shown = np.stack([prepare_image(folder / name, size=(6, 6), channels=3).display
+                      for name in index.names])
+    np.testing.assert_array_equal(shown[0], images[0])  # opaque RGBA: its RGB
+    np.testing.assert_array_equal(shown[1], images[1, :, :, :1].repeat(3, axis=2))  # gray
+    expected = build_index(model, shown, k=2)
+    for layer in ("pixels", "windows"):
+        np.testing.assert_array_equal(index.layer(layer).ids, expected.layer(layer).ids)
+        np.testing.assert_array_equal(index.layer(layer).crops, expected.layer(layer).crops)

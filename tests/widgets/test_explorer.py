@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import html
 import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from convviz_widgets import Explorer, zoo
 from convviz_widgets.engine.contributions import channel_contributions
@@ -204,3 +206,34 @@ def test_explorer_on_a_nested_model():
     assert any(path.startswith("inner/") for path in explorer.index.layers)  # inside the nest
     explorer.channel = 1
     assert "channel 1" in explorer.card_title.value and explorer.examples_view.png
+
+
+def test_a_data_set_it_cannot_index_is_one_sentence_and_the_explorer_keeps_working(model,
+                                                                                   tmp_path):
+    empty, broken = tmp_path / "empty", tmp_path / "broken"
+    empty.mkdir()
+    broken.mkdir()
+    (broken / "a.png").write_bytes(b"not a picture")
+    (broken / "b.jpg").write_bytes(b"")
+    for folder, sentence in ((empty, "holds no image files"),
+                             (broken, "None of the data set's 2 files could be read as an image")):
+        explorer = Explorer(model, image="star", dataset=folder)
+        explorer.wait(60)
+        assert sentence in explorer.status and "\n" not in explorer.status
+        assert explorer.index is None
+        explorer.layer, explorer.channel = "block4_conv2", 3  # still usable
+        assert explorer.status.startswith("block4_conv2 · channel 3")
+        note = html.unescape(explorer.examples_note.value)
+        assert note.startswith("no index: ") and sentence in note
+
+
+def test_unreadable_files_are_skipped_and_said(model, images, tmp_path):
+    for i in range(3):
+        Image.fromarray(images[i]).save(tmp_path / f"{i}.png")
+    (tmp_path / "3.png").write_bytes(b"not a picture")
+    explorer = Explorer(model, image="star", dataset=tmp_path, k=2)
+    explorer.wait(60)
+    assert (explorer.index.seen, explorer.index.skipped) == (3, 1)
+    assert explorer.status.startswith("Skipped 1 file that could not be read; 3 images indexed")
+    explorer.layer, explorer.channel = "block4_conv2", 1
+    assert "(1 file could not be read)" in explorer.examples_note.value
