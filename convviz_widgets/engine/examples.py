@@ -13,11 +13,12 @@ How it stays fast and small:
 - Batches of images run through the model only as far as the deepest chosen layer
   (:func:`~.featvis.truncate.truncated_forward`, compiled once), and each map is reduced to one
   maximum per image and channel inside the compiled function. The position of a maximum is
-  looked for only in the maps of entries that enter the top-k: at most ``k`` per channel and
-  batch, and fewer and fewer as the top-k fill with strong examples.
+  looked for only in the maps of entries that may enter the top-k (:func:`~.topk.entering`):
+  at most ``k`` per channel and batch, and fewer and fewer as the top-k fill with strong
+  examples.
 - The top-k are merged batch by batch (:class:`~.topk.RunningTopK`); thumbnails are cut only for
   entries that enter the top-k. Memory is ``k`` entries per channel per layer plus the batches
-  in flight (two, with their maps), whatever the size of the data set.
+  in flight (the maps of the one being computed only), whatever the size of the data set.
 - The index is written to a folder (``index.json`` and one ``.npz`` file per layer, no pickle)
   every few seconds and at the end, keyed by the model's weights and the data set: building
   again with the same folder continues where it stopped, or returns at once when complete.
@@ -60,7 +61,6 @@ import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ from .layers import LayerInfo
 from .npz import BadArchive, read_npz
 from .probe import shared_probe
 from .receptive_field import ReceptiveField, receptive_field
-from .topk import RunningTopK, first_peaks
+from .topk import RunningTopK, entering, first_peaks
 
 INDEX_FORMAT = "convviz-examples v1"
 INDEX_FILE = "index.json"
@@ -442,8 +442,20 @@ class _Builder:
         batch = images.astype(np.float32)
         if self.preprocess is not None:
             batch = np.asarray(self.preprocess(batch), np.float32)
-        return self._runner.submit(lambda: {path: tuple(np.asarray(t) for t in pair)
-                                            for path, pair in self._function(batch).items()})
+        return self._runner.submit(self._pass, batch)
+
+    def _pass(self, batch: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """In the builder's thread: a batch's maxima per layer, and where the maxima lie for the
+        entries that may enter the top-k (``-1`` elsewhere). The maps are let go here, so only
+        the batch being computed holds any."""
+        reduced = {}
+        for path, (peak, maps) in self._function(batch).items():
+            peak, maps = np.asarray(peak), np.asarray(maps)
+            rows, channels = entering(self.tops[path], peak)
+            positions = np.full((*peak.shape, 2), -1, np.int32)
+            positions[rows, channels] = first_peaks(maps, rows, channels)
+            reduced[path] = (peak, positions)
+        return reduced
 
     def merge(self, images: np.ndarray, running: Future) -> None:
         """Merge a batch's maxima (from :meth:`run`) into the top-k and thumbnails."""
@@ -451,10 +463,10 @@ class _Builder:
         ids = np.arange(self.next_id, self.next_id + len(images))
         self.next_id += len(images)
         for info in self.chosen:
-            peak, maps = reduced[info.path]
+            peak, positions = reduced[info.path]
             top = self.tops[info.path]
             before = top.values.shape[1]
-            order = top.update(peak, partial(first_peaks, maps), ids)
+            order = top.update(peak, positions, ids)
             if self.source is None:
                 self._carry(info.path, order, before, images)
 

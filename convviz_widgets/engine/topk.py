@@ -8,12 +8,7 @@ not depend on how the stream is cut into batches.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
-
-#: ``(rows, channels) -> (n, 2)``: the (row, column) of the maximum of each pair's map.
-PeakFinder = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def channel_maxima(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,15 +70,12 @@ class RunningTopK:
         self.ids = np.zeros((channels, 0), np.int64)
         self.positions = np.zeros((channels, 0, 2), np.int32)
 
-    def update(self, maxima: np.ndarray, positions: np.ndarray | PeakFinder,
-               ids: np.ndarray) -> np.ndarray:
+    def update(self, maxima: np.ndarray, positions: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Merge a batch: ``maxima`` ``(B, C)``, ``positions`` ``(B, C, 2)``, ``ids`` ``(B,)``
         (each image's number in the stream, increasing).
 
-        ``positions`` may instead be a function ``(rows, channels) -> (n, 2)`` (such as
-        :func:`first_peaks` over the batch's maps): it is called once, for the entries of the
-        batch that enter the top-k only, so positions are looked for in at most ``k × C``
-        maps of a batch instead of all ``B × C``.
+        Only the positions of entries that enter the top-k are read, so those of the others
+        may be left unknown (see :func:`entering`).
 
         Returns where each kept entry came from, ``(C, k)``: below the number of entries kept
         before, that earlier entry's slot; from there on, ``B`` rows of the batch (the image's
@@ -101,15 +93,36 @@ class RunningTopK:
         kept = (self.positions[lines, np.minimum(order, before - 1)] if before
                 else np.zeros((*order.shape, 2), np.int32))
         slots, places = np.nonzero(order >= before)  # (channel, slot) of the batch's entries
-        rows = order[slots, places] - before
-        if callable(positions):
-            found = positions(rows, slots)
-        else:
-            found = np.asarray(positions)[rows, slots]
-        kept[slots, places] = found
+        kept[slots, places] = np.asarray(positions)[order[slots, places] - before, slots]
         self.positions = kept.astype(np.int32, copy=False)
         return order
 
+
+
+def entering(top: RunningTopK, maxima: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, channel) pairs of a batch's ``maxima`` ``(B, C)`` that may enter ``top``.
+
+    Each channel's ``k`` largest in the batch (equal values: the earlier row) that beat the
+    ``k``-th value kept (an equal one never enters: the kept entry is earlier). Kept values only
+    grow, so pairs found against an older state of ``top`` are a superset of those that enter:
+    the positions of a batch can be found while the batch before it is still being merged.
+
+    Examples
+    --------
+    >>> top = RunningTopK(channels=1, k=2)
+    >>> _ = top.update(np.array([[5.0], [3.0]]), np.zeros((2, 1, 2), int), np.array([0, 1]))
+    >>> [r.tolist() for r in entering(top, np.array([[4.0], [3.0], [6.0]]))]
+    [[0, 2], [0, 0]]
+    """
+    values = top.values  # read once: a merge may put a new array in its place meanwhile
+    batch, channels = maxima.shape
+    best = np.argsort(-maxima, axis=0, kind="stable")[: top.k]  # (k, C) rows, largest first
+    chosen = np.zeros((batch, channels), bool)
+    chosen[best, np.arange(channels)] = True
+    if values.shape[1] >= top.k:
+        chosen &= maxima > values[:, -1]
+    rows, found = np.nonzero(chosen)
+    return rows, found
 
 
 def first_peaks(maps: np.ndarray, rows: np.ndarray, channels: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convviz_widgets.engine.topk import RunningTopK, channel_maxima, first_peaks
+from convviz_widgets.engine.topk import RunningTopK, channel_maxima, entering, first_peaks
 
 
 def naive_top_k(maps: np.ndarray, k: int):
@@ -26,30 +26,28 @@ def naive_top_k(maps: np.ndarray, k: int):
     return np.array(values), np.array(ids), np.array(positions)
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["positions", "peak finder"])
+@pytest.mark.parametrize("known", ["all", "entering", "entering, one batch late"])
 @pytest.mark.parametrize("cuts", [[50], [1] * 50, [7, 13, 1, 29], [3, 47]])
-def test_streamed_top_k_equals_the_full_sort(cuts, lazy):
+def test_streamed_top_k_equals_the_full_sort(cuts, known):
+    """With every position given, or only those :func:`entering` picks (the others -1), also
+    when it reads the top-k as it was before the previous batch was merged (as the index's
+    thread does while the main thread merges)."""
     rng = np.random.default_rng(4)
     maps = rng.integers(0, 6, (50, 4, 5, 3)).astype(np.float32)  # small integers: many ties
     top = RunningTopK(channels=3, k=4)
+    stale = RunningTopK(channels=3, k=4)  # one batch behind
     start = 0
     for size in cuts:
         batch = maps[start : start + size]
         maxima, positions = channel_maxima(batch)
-        if lazy:  # positions looked for only where an entry is kept
-            asked = []
-
-            def finder(rows, channels, batch=batch, asked=asked):
-                asked.append((rows, channels))
-                return first_peaks(batch, rows, channels)
-
-            before = top.values.shape[1]
-            order = top.update(maxima, finder, np.arange(start, start + size))
-            [(rows, channels)] = asked  # once, for the entries kept from this batch
-            assert channels.tolist() == np.nonzero(order >= before)[0].tolist()
+        if known != "all":
+            rows, channels = entering(stale if "late" in known else top, maxima)
             assert len(rows) <= 4 * 3
-        else:
-            top.update(maxima, positions, np.arange(start, start + size))
+            unknown = np.full_like(positions, -1)
+            unknown[rows, channels] = first_peaks(batch, rows, channels)
+            positions = unknown
+        stale.values = top.values
+        top.update(maxima, positions, np.arange(start, start + size))
         start += size
     values, ids, positions = naive_top_k(maps, 4)
     np.testing.assert_array_equal(top.values, values)
