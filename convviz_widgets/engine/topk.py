@@ -116,13 +116,16 @@ def entering(top: RunningTopK, maxima: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """
     values = top.values  # read once: a merge may put a new array in its place meanwhile
     batch, channels = maxima.shape
+    above = (maxima > values[:, -1] if values.shape[1] >= top.k
+             else np.ones((batch, channels), bool))
+    if above.sum(axis=0).max(initial=0) <= top.k:  # the usual case once the top-k are full
+        rows, channels_above = np.nonzero(above)
+        return rows, channels_above
     best = np.argsort(-maxima, axis=0, kind="stable")[: top.k]  # (k, C) rows, largest first
     chosen = np.zeros((batch, channels), bool)
     chosen[best, np.arange(channels)] = True
-    if values.shape[1] >= top.k:
-        chosen &= maxima > values[:, -1]
-    rows, found = np.nonzero(chosen)
-    return rows, found
+    rows, channels_chosen = np.nonzero(chosen & above)
+    return rows, channels_chosen
 
 
 def first_peaks(maps: np.ndarray, rows: np.ndarray, channels: np.ndarray) -> np.ndarray:
