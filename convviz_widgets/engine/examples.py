@@ -568,8 +568,8 @@ def _reducer(probe: Any, chosen: list[LayerInfo]) -> Any:
     Only the maxima are reduced inside TensorFlow: a maximum is as cheap as reading the maps,
     but TensorFlow's argmax over the spatial axes costs more than the convolutions of small
     models (on the bundled shapes model it slowed the pass to 0.75× of a bare one). Where the
-    maximum lies is looked for afterwards, in the maps of the few images that enter a
-    channel's top-k (:func:`~.topk.first_peaks`).
+    maximum lies is looked for afterwards, in the maps of the few images that may enter a
+    channel's top-k (:func:`~.topk.entering`, :func:`~.topk.first_peaks`).
     """
     forward = truncated_forward(probe.model, {info.path: info for info in chosen})
     spec = probe.input_spec

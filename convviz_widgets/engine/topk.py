@@ -98,7 +98,6 @@ class RunningTopK:
         return order
 
 
-
 def entering(top: RunningTopK, maxima: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The (row, channel) pairs of a batch's ``maxima`` ``(B, C)`` that may enter ``top``.
 
