@@ -106,6 +106,9 @@ class Explorer(TakesImage, ConvvizWidget):
                  layer: str | None = None, k: int = 8, ranking: str = "contribution",
                  preset: str = "tutorial", theme: str | None = None) -> None:
         theme = check_theme(theme if theme is not None else current_theme())
+        if isinstance(index, ExampleIndex) and dataset is not None:
+            raise ValueError("give either a prepared index or a data set to index (with "
+                             "index= the folder to keep it in), not both.")
         self.cam = CAMOverlay(model, image, layer=layer, preprocess=preprocess,
                               class_names=class_names, theme=theme)
         self.probe = self.cam.probe
@@ -123,7 +126,6 @@ class Explorer(TakesImage, ConvvizWidget):
         self._pattern_wanted: tuple[str, int] | None = None
         self._pattern_busy = False
         self._pictures: dict[tuple, tuple[bytes, int, int]] = {}
-        self._indexing = False
         self._backdrop_of: tuple[str, np.ndarray] | None = None
         self._bars_shown: tuple[tuple[int, ...], bytes] | None = None
         self._preset = preset_settings(preset)
@@ -364,7 +366,6 @@ class Explorer(TakesImage, ConvvizWidget):
         shown = ", ".join(f"#{e.name or e.image} ({e.value:.3g})" for e in found)
         skipped = self._index.skipped
         state = ("" if self._index.complete else
-                 f" (indexing: {self._index.seen} images so far)" if self._indexing else
                  f" (indexing stopped after {self._index.seen} images)")
         if skipped:
             state += f" ({_files(skipped)} could not be read)"
@@ -448,7 +449,6 @@ class Explorer(TakesImage, ConvvizWidget):
     # -- the index ----------------------------------------------------------------------------
     def _build_index(self, dataset: Any, folder: Any, k: int, cancel: threading.Event) -> None:
         self.index_box.layout.display = None
-        self._indexing = True
         self._index_note = "indexing the data set…"
 
         def progress(seen: int, total: int | None) -> None:
@@ -462,13 +462,12 @@ class Explorer(TakesImage, ConvvizWidget):
             index = build_index(self.probe.model, dataset, self._conv_layers, k=k,
                                 preprocess=self.probe.preprocess, progress=progress,
                                 cancel=cancel, folder=folder)
-        except ValueError as err:
+        except Exception as err:  # shown, never raised in a thread nobody watches
             self._index_note = f"no index: {one_sentence(err)}"
             self._refresh()
             self._show_error(err)
             return
         finally:
-            self._indexing = False
             self.index_box.layout.display = "none"
         self._index, self._index_note = index, ""
         self._refresh()

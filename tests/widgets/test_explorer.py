@@ -120,7 +120,9 @@ def test_bad_values_are_one_sentence_and_the_explorer_stays_usable(explorer):
 
 
 def test_a_prepared_index_opens_without_a_data_set(model, images, tmp_path):
-    build_index(model, images[:16], ["block4_conv2"], k=2, folder=tmp_path / "index")
+    prepared = build_index(model, images[:16], ["block4_conv2"], k=2, folder=tmp_path / "index")
+    with pytest.raises(ValueError, match=r"^give either a prepared index or a data set"):
+        Explorer(model, image="circle", dataset=images, index=prepared)
     explorer = Explorer(model, image="circle", index=tmp_path / "index")
     explorer.layer, explorer.channel = "block4_conv2", 0
     assert explorer.index.seen == 16 and "images, by their maximum: #" in \
