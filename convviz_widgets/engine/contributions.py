@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from .layers import check_channel
+
 BY = ("contribution", "weight")
 
 
@@ -78,9 +80,7 @@ class Contributions:
         return self.weights[channel] * self.activations[:, :, channel].astype(np.float64)
 
     def _check(self, channel: int) -> None:
-        if not 0 <= channel < self.channels:
-            raise ValueError(f"channel {channel} is out of range: {self.layer!r} has "
-                             f"{self.channels} channels (0 to {self.channels - 1}).")
+        check_channel(channel, self.layer, self.channels)
 
 
 def channel_contributions(gradients: Any, image: Any, layer: str, target: Any = None

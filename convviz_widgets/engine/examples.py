@@ -70,7 +70,7 @@ import tensorflow as tf
 from .data_sources import stream_of
 from .featvis.truncate import truncated_forward
 from .files import write_whole
-from .layers import LayerInfo
+from .layers import LayerInfo, check_channel
 from .npz import BadArchive, read_npz
 from .probe import shared_probe
 from .receptive_field import ReceptiveField, receptive_field
@@ -163,9 +163,7 @@ class ExampleIndex:
     def examples(self, layer: str, channel: int) -> list[Example]:
         """The top images of ``channel`` of ``layer``, largest maximum first."""
         found = self.layer(layer)
-        if not 0 <= channel < found.channels:
-            raise ValueError(f"channel {channel} is out of range: {layer!r} has "
-                             f"{found.channels} channels (0 to {found.channels - 1}).")
+        check_channel(channel, layer, found.channels)
         kept = [slot for slot in range(found.ids.shape[1]) if found.ids[channel, slot] >= 0]
         return [Example(
             image=int(found.ids[channel, slot]),

@@ -19,7 +19,7 @@ from .cache import ByteLRU
 from .heads import OutputHead
 from .images import ImageInput, ImageSource
 from .layer_edits import Edit, capture_outputs, editing, logits_edit
-from .layers import LayerInfo
+from .layers import LayerInfo, check_channel
 from .protocol import ModelProbe
 from .targets import (
     BinaryTarget,
@@ -192,10 +192,8 @@ class LayerGradients:
         if not info.is_spatial:
             raise ValueError(f"layer {info.path!r} has no channels of feature maps to explain; "
                              "choose a conv or pool layer.")
-        if not 0 <= target.index < (info.channels or 0):
-            raise ValueError(f"channel {target.index} is out of range: {info.path!r} has "
-                             f"{info.channels} channels (0 to {(info.channels or 1) - 1}).")
-        return ChannelTarget(info.path, int(target.index))
+        return ChannelTarget(info.path, check_channel(target.index, info.path,
+                                                      int(info.channels or 0)))
 
     def _lookup(self, version: int, image_key: str, target: Target) -> GradientRecord | None:
         batch_key = self._rows.get((version, image_key, target))

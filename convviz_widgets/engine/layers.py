@@ -145,6 +145,25 @@ def discover_layers(model: Any) -> list[LayerInfo]:
     return list(_walk(model, ""))
 
 
+def check_channel(channel: int, layer: str, channels: int) -> int:
+    """``channel`` as an int when ``layer`` (with ``channels`` channels) has it; otherwise a
+    ValueError in one sentence.
+
+    Examples
+    --------
+    >>> check_channel(3, "conv", 4)
+    3
+    >>> check_channel(4, "conv", 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: channel 4 is out of range: 'conv' has 4 channels (0 to 3).
+    """
+    if not 0 <= channel < channels:
+        raise ValueError(f"channel {channel} is out of range: {layer!r} has {channels} channels "
+                         f"(0 to {channels - 1}).")
+    return int(channel)
+
+
 def resolve_layer(layers: Sequence[LayerInfo], key: LayerInfo | str | int) -> LayerInfo:
     """Find a layer by ``LayerInfo``, path, unique name or index; raise a helpful ``ValueError``."""
     if isinstance(key, LayerInfo):

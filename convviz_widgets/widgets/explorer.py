@@ -19,6 +19,7 @@ from ..engine.examples import ExampleIndex, build_index, load_index
 from ..engine.featvis import pattern_steps, shared_pattern_cache
 from ..engine.featvis import preset as preset_settings
 from ..engine.images import ImageInput
+from ..engine.layers import check_channel
 from ..engine.maps import upsample
 from ..engine.render import (
     apply_colormap,
@@ -223,12 +224,11 @@ class Explorer(TakesImage, ConvvizWidget):
     @validate("channel")
     def _validate_channel(self, proposal: dict[str, Any]) -> int:
         with self._rejecting_bad_values():
-            channels = int(self.probe.layer(self.layer).channels or 0) if self.layer else 0
             value = int(proposal["value"])
-            if self.layer and not 0 <= value < channels:
-                raise ValueError(f"channel {value} is out of range: {self.layer!r} has "
-                                 f"{channels} channels (0 to {channels - 1}).")
-            return value
+            if not self.layer:
+                return value
+            return check_channel(value, self.layer,
+                                 int(self.probe.layer(self.layer).channels or 0))
 
     # -- reactions ----------------------------------------------------------------------------
     @observe("image")
